@@ -1,0 +1,10 @@
+"""autobert_ext: the device layer of autobert — compiled kernels, custom ops and their fallbacks.
+
+Importing never fails (a missing ``_C`` gives one warning and the eager fallback) and never
+initialises CUDA. This package never imports ``autobert``: it receives op programs and plans
+as plain data.
+"""
+from autobert_ext._loader import available, load_error, with_cuda
+from autobert_ext.program import OPCODES, Program, decode, encode, run_program
+
+__all__ = ["available", "load_error", "with_cuda", "OPCODES", "Program", "encode", "decode", "run_program"]

@@ -1,0 +1,55 @@
+"""Loads the compiled extension ``autobert_ext._C`` once, without ever failing.
+
+Import must succeed when ``_C`` is missing (not built, or built against another torch):
+the package then runs its eager fallbacks and warns once. Importing never initialises CUDA.
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+import warnings
+
+import torch  # noqa: F401  (torch must be imported before _C: _C links against its libraries)
+
+log = logging.getLogger("autobert_ext")
+
+_C = None
+_ERROR: str | None = None
+_WARNED = False
+
+
+def _load():
+    global _C, _ERROR
+    try:
+        _C = importlib.import_module("autobert_ext._C")
+    except Exception as e:  # ImportError, or an undefined symbol from a torch mismatch
+        _C, _ERROR = None, f"{type(e).__name__}: {e}"
+
+
+_load()
+
+
+def get_C():
+    """The compiled module, or None (after one warning) when it is unavailable."""
+    global _WARNED
+    if _C is None and not _WARNED:
+        _WARNED = True
+        warnings.warn(
+            f"autobert_ext._C is not available ({_ERROR}); using the eager PyTorch fallback. "
+            "Build it with `pip install --no-build-isolation -e .`.", RuntimeWarning, stacklevel=3)
+    return _C
+
+
+def available() -> bool:
+    """True when the compiled extension loaded."""
+    return _C is not None
+
+
+def load_error() -> str | None:
+    """Why the extension did not load (None when it did)."""
+    return _ERROR
+
+
+def with_cuda() -> bool:
+    """True when the compiled extension contains CUDA kernels (never touches the GPU)."""
+    return bool(_C is not None and getattr(_C, "with_cuda", False))

@@ -1,0 +1,13 @@
+// Registration hooks: one function per kernel family, defined in that family's binding file.
+#pragma once
+#include <torch/extension.h>
+
+namespace autobert::bindings {
+
+void register_info(pybind11::module_& m);
+
+inline void register_all(pybind11::module_& m) {
+  register_info(m);
+}
+
+}  // namespace autobert::bindings
