@@ -14,6 +14,8 @@ mnli_mismatched, qnli, rte, wnli, ax) or the data folder names (CoLA, SST-2, ...
 from .errors import GlueFileNotFoundError, GlueFormatError
 from .example import Example, GlueDataset
 from .loaders import find_split_file, load_task
+from .metrics import accuracy, compute_metrics, f1_binary, matthews_corrcoef, pearson, spearman
+from .score import GLUE_SCORE_TASKS, glue_score, task_score
 from .tasks import CONFIGS, TASKS, ConfigSpec, SplitSpec, TaskSpec, get_config, get_task, resolve_split
 
 __all__ = [
@@ -21,6 +23,9 @@ __all__ = [
     "load_task", "find_split_file", "Example", "GlueDataset",
     # registry
     "CONFIGS", "TASKS", "ConfigSpec", "TaskSpec", "SplitSpec", "get_config", "get_task", "resolve_split",
+    # metrics and score
+    "compute_metrics", "accuracy", "f1_binary", "matthews_corrcoef", "pearson", "spearman",
+    "glue_score", "task_score", "GLUE_SCORE_TASKS",
     # errors
     "GlueFormatError", "GlueFileNotFoundError",
 ]
