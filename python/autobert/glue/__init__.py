@@ -16,6 +16,7 @@ from .example import Example, GlueDataset
 from .loaders import find_split_file, load_task
 from .metrics import accuracy, compute_metrics, f1_binary, matthews_corrcoef, pearson, spearman
 from .score import GLUE_SCORE_TASKS, glue_score, task_score
+from .submission import SUBMISSION_FILES, format_predictions, write_submission, zip_submission
 from .tasks import CONFIGS, TASKS, ConfigSpec, SplitSpec, TaskSpec, get_config, get_task, resolve_split
 
 __all__ = [
@@ -26,6 +27,8 @@ __all__ = [
     # metrics and score
     "compute_metrics", "accuracy", "f1_binary", "matthews_corrcoef", "pearson", "spearman",
     "glue_score", "task_score", "GLUE_SCORE_TASKS",
+    # submission
+    "write_submission", "zip_submission", "format_predictions", "SUBMISSION_FILES",
     # errors
     "GlueFormatError", "GlueFileNotFoundError",
 ]
