@@ -108,8 +108,10 @@ SYNTHETIC = {
         "train.tsv": _tsv([["index", "sentence1", "sentence2", "label"],
                            ["0", "No Weapons.", "Weapons.", "not_entailment"], ["1", "A place.", "A.", "entailment"]]),
         "dev.tsv": _tsv([["index", "sentence1", "sentence2", "label"],
-                         ["0", "Dana Reeve.", "Christopher.", "not_entailment"], ["1", "Yet.", "Bacteria.", "entailment"]]),
-        "test.tsv": _tsv([["index", "sentence1", "sentence2"], ["0", "Mangla.", "Shukla."], ["1", "Authorities.", "Ha."]]),
+                         ["0", "Dana Reeve.", "Christopher.", "not_entailment"],
+                         ["1", "Yet.", "Bacteria.", "entailment"]]),
+        "test.tsv": _tsv([["index", "sentence1", "sentence2"], ["0", "Mangla.", "Shukla."],
+                          ["1", "Authorities.", "Ha."]]),
     },
     "WNLI": {
         "train.tsv": _tsv([["index", "sentence1", "sentence2", "label"],

@@ -130,8 +130,8 @@ class WordPieceTokenizer:
             return cls(tok, source=str(tj))
         vocab_file = folder / "vocab.txt"
         if not vocab_file.is_file():
-            raise FileNotFoundError(
-                f"{folder} holds neither tokenizer.json nor vocab.txt (found: {sorted(p.name for p in folder.iterdir())})")
+            found = sorted(p.name for p in folder.iterdir())
+            raise FileNotFoundError(f"{folder} holds neither tokenizer.json nor vocab.txt (found: {found})")
         lowercase = True
         cfg = folder / "tokenizer_config.json"
         if cfg.is_file():
@@ -190,7 +190,8 @@ class WordPieceTokenizer:
             texts_a: B first segments (a single str is a batch of one).
             texts_b: None for single-sentence tasks, else B second segments.
             max_length: every row is truncated to at most this many ids, specials included. Pairs are
-                truncated longest-first (one id at a time from the currently longer segment).
+                truncated longest-first (ids are dropped from the end of the currently longer segment;
+                the `tokenizers` rule, i.e. what BertTokenizerFast does).
             padding: "longest" pads to the longest row of the batch, "max_length" to ``max_length``.
             pad_to_multiple_of: round the padded length up to a multiple (tensor-core friendly).
             return_special_tokens_mask: add ``special_tokens_mask`` (B, L) int64, 1 at [CLS]/[SEP]/
