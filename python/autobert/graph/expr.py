@@ -50,7 +50,8 @@ def parse(text: str) -> Graph:
 
     def add(op, args, at):
         if len(nodes) >= MAX_RAW_NODES:
-            raise GraphError(f"expression has more than {MAX_RAW_NODES} nodes (at position {at})")
+            raise GraphError(f"expression has more than {MAX_RAW_NODES} nodes (reached at position {at}); "
+                             f"at most {MAX_RAW_NODES} are accepted")
         nodes.append((op, tuple(args)))
         labels.append(f"{op} at position {at}")
         return len(nodes) - 1

@@ -1,0 +1,4 @@
+"""Fusion planner: Graph -> fused plan -> op programs (+ derivative programs for backward)."""
+from autobert.fusion.builder import ProgramBuilder
+
+__all__ = ["ProgramBuilder"]
