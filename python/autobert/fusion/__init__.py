@@ -1,4 +1,5 @@
 """Fusion planner: Graph -> fused plan -> op programs (+ derivative programs for backward)."""
+from autobert.fusion.attention import fused_attention
 from autobert.fusion.builder import ProgramBuilder
 
-__all__ = ["ProgramBuilder"]
+__all__ = ["ProgramBuilder", "fused_attention"]
