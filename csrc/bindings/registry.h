@@ -5,9 +5,11 @@
 namespace autobert::bindings {
 
 void register_info(pybind11::module_& m);
+void register_adamw(pybind11::module_& m);
 
 inline void register_all(pybind11::module_& m) {
   register_info(m);
+  register_adamw(m);
 }
 
 }  // namespace autobert::bindings
