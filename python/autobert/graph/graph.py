@@ -183,6 +183,11 @@ class Graph:
             self._fp = hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
         return self._fp
 
+    def fused_plan(self, d: int):
+        """The fused execution plan for head dimension ``d`` (autobert_ext.plan.Plan, cached)."""
+        from autobert.fusion.planner import plan
+        return plan(self, d)
+
     # ---- value semantics ----
     def __eq__(self, other) -> bool:
         return isinstance(other, Graph) and self.to_json() == other.to_json()

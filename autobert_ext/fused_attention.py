@@ -1,0 +1,189 @@
+"""``fused_attention``: an attention graph's fused plan as one torch.library custom op.
+
+``autobert::fused_attention(plan, q, k, v, mask)`` returns the output followed by the tensors
+its backward needs; ``autobert::fused_attention_backward`` takes them back. Both have fake
+(meta) implementations, so the op works under torch.compile and torch.library.opcheck, and
+autograd is registered with ``register_autograd``. The plan travels as its JSON string (plain
+data), decoded once and cached.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+
+from autobert_ext import kernels as K
+from autobert_ext import plan_executor as X
+from autobert_ext.plan import Plan, plan_from_json
+
+_DIMS = {"N": 2, "d": 3}  # symbolic axis -> axis of q's (B, H, N, d) shape
+
+
+def _saved_ids(plan: Plan) -> list[int]:
+    """Values the backward needs that are fresh tensors (not inputs, not views)."""
+    ids = []
+    for step in plan.steps:
+        if step.kind != "transpose":
+            ids += [o for o in step.outputs if o != plan.output]
+    return ids
+
+
+def _aux_shapes(plan: Plan, q: torch.Tensor) -> list[tuple[int, ...]]:
+    B, H, N, d = q.shape
+    dims = {"N": N, "d": d}
+    shapes = []
+    for step in plan.steps:
+        if step.kind == "streaming":
+            shapes.append((B, H, N))
+        elif step.kind == "rownorm":
+            shapes.append((B, H, N, 1))
+        elif step.kind == "matmul" and step.cosine:
+            sa, sb = plan.shapes[step.inputs[0]], plan.shapes[step.inputs[1]]
+            shapes += [(B, H, dims[sa[0]], dims[sa[1]]), (B, H, dims[sb[0]], dims[sb[1]]),
+                       (B, H, dims[sa[0]], 1), (B, H, 1, dims[sb[1]])]
+    return shapes
+
+
+def _value_shape(plan: Plan, i: int, q: torch.Tensor) -> tuple[int, ...]:
+    B, H = q.shape[:2]
+    return (B, H) + tuple(q.shape[_DIMS[a]] for a in plan.shapes[i])
+
+
+def _fresh(results: list[torch.Tensor], inputs) -> list[torch.Tensor]:
+    """Custom ops may not return aliases of their inputs or of each other: copy where one is."""
+    seen = {x.untyped_storage().data_ptr() for x in inputs if x is not None and x.numel()}
+    out = []
+    for t in results:
+        t = t.contiguous()
+        if t.numel() and t.untyped_storage().data_ptr() in seen:
+            t = t.clone()
+        if t.numel():
+            seen.add(t.untyped_storage().data_ptr())
+        out.append(t)
+    return out
+
+
+@torch.library.custom_op("autobert::fused_attention", mutates_args=())
+def _fused_attention_op(plan: str, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                        mask: Optional[torch.Tensor]) -> list[torch.Tensor]:
+    p = plan_from_json(plan)
+    vals, aux = X.forward(p, q, k, v, mask, K.backend_for(q.device))
+    out = [vals[p.output]] + [vals[i] for i in _saved_ids(p)]
+    out += [t for si in sorted(aux) for t in aux[si]]
+    return _fresh(out, (q, k, v))
+
+
+@_fused_attention_op.register_fake
+def _(plan, q, k, v, mask):
+    p = plan_from_json(plan)
+    shapes = [_value_shape(p, p.output, q)] + [_value_shape(p, i, q) for i in _saved_ids(p)] + _aux_shapes(p, q)
+    return [q.new_empty(s) for s in shapes]
+
+
+@torch.library.custom_op("autobert::fused_attention_backward", mutates_args=())
+def _fused_attention_backward_op(plan: str, grad: torch.Tensor, q: torch.Tensor, k: torch.Tensor,
+                                 v: torch.Tensor, mask: Optional[torch.Tensor],
+                                 saved: list[torch.Tensor]) -> list[torch.Tensor]:
+    p = plan_from_json(plan)
+    vals = _unpack(p, q, k, v, saved)
+    aux, it = {}, iter(saved[1 + len(_saved_ids(p)):])
+    for si, step in enumerate(p.steps):
+        n = {"streaming": 1, "rownorm": 1}.get(step.kind, 4 if step.kind == "matmul" and step.cosine else 0)
+        if n:
+            aux[si] = [next(it) for _ in range(n)]
+    grads = X.backward(p, grad.contiguous(), vals, aux, mask, K.backend_for(q.device))
+    return _fresh(grads, (grad, q, k, v, *saved))
+
+
+@_fused_attention_backward_op.register_fake
+def _(plan, grad, q, k, v, mask, saved):
+    return [torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)]
+
+
+def _unpack(p: Plan, q, k, v, saved) -> list:
+    """Rebuild the value list from inputs, saved tensors and (free) transpose views."""
+    vals = [q, k, v] + [None] * (p.n_values - 3)
+    vals[p.output] = saved[0]
+    for i, t in zip(_saved_ids(p), saved[1:]):
+        vals[i] = t
+    for step in p.steps:
+        if step.kind == "transpose":
+            vals[step.outputs[0]] = vals[step.inputs[0]].transpose(-1, -2)
+    return vals
+
+
+def _setup_context(ctx, inputs, output):
+    plan, q, k, v, mask = inputs
+    ctx.plan = plan
+    ctx.save_for_backward(q, k, v, *output)
+    ctx.has_mask = mask is not None
+    ctx.mask = mask
+
+
+def _backward(ctx, grads):
+    q, k, v, *saved = ctx.saved_tensors
+    grad = grads[0]
+    if grad is None:
+        return None, None, None, None, None
+    dq, dk, dv = _fused_attention_backward_op(ctx.plan, grad, q, k, v, ctx.mask, saved)
+    return None, dq, dk, dv, None
+
+
+_fused_attention_op.register_autograd(_backward, setup_context=_setup_context)
+
+
+def _check(q, k, v, mask):
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        if not isinstance(t, torch.Tensor) or t.dim() != 4:
+            raise ValueError(f"fused_attention: {name} must be a (B, H, N, d) tensor, got "
+                             f"{tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__}")
+        if t.dtype not in (torch.float32, torch.float64, torch.bfloat16, torch.float16):
+            raise ValueError(f"fused_attention: {name} must be float32/float64/bfloat16/float16, got {t.dtype}")
+    if not q.shape == k.shape == v.shape:
+        raise ValueError(f"fused_attention: q, k, v shapes differ: {tuple(q.shape)}, {tuple(k.shape)}, "
+                         f"{tuple(v.shape)} (expected one (B, H, N, d))")
+    if not q.dtype == k.dtype == v.dtype:
+        raise ValueError(f"fused_attention: q, k, v dtypes differ: {q.dtype}, {k.dtype}, {v.dtype}")
+    if not q.device == k.device == v.device:
+        raise ValueError(f"fused_attention: q, k, v devices differ: {q.device}, {k.device}, {v.device}")
+    if mask is not None:
+        B, N = q.shape[0], q.shape[2]
+        if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool or tuple(mask.shape) != (B, N):
+            got = f"{tuple(mask.shape)} {mask.dtype}" if isinstance(mask, torch.Tensor) else type(mask).__name__
+            raise ValueError(f"fused_attention: key_padding_mask must be a (B, N) = ({B}, {N}) bool tensor "
+                             f"(True = real token), got {got}")
+        if mask.device != q.device:
+            raise ValueError(f"fused_attention: key_padding_mask is on {mask.device}, q on {q.device}")
+
+
+def resolve_plan(graph_or_plan, d: int) -> str:
+    """The plan JSON for a Plan, a plan JSON string, or any object with ``fused_plan(d) -> Plan``
+    (an autobert Graph)."""
+    if isinstance(graph_or_plan, str):
+        return graph_or_plan
+    if isinstance(graph_or_plan, Plan):
+        p = graph_or_plan
+    elif hasattr(graph_or_plan, "fused_plan"):
+        p = graph_or_plan.fused_plan(d)
+    else:
+        raise TypeError(f"fused_attention needs a Graph, a Plan or a plan JSON string, "
+                        f"got {type(graph_or_plan).__name__}")
+    if p.d != d:
+        raise ValueError(f"fused_attention: the plan was made for head dim {p.d}, inputs have d={d}")
+    return p.json
+
+
+def fused_attention(graph_or_plan, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                    key_padding_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Run an attention graph fused.
+
+    Args:
+        graph_or_plan: an autobert Graph (planned and cached per fingerprint and d), a Plan, or its JSON.
+        q, k, v: per-head tensors (B, H, N, d), one dtype and device.
+        key_padding_mask: (B, N) bool, True = real token; padded positions never contribute to a
+            reduction over the sequence axis.
+    Returns: (B, H, N, d). Outputs at padded query rows are unspecified but finite.
+    """
+    _check(q, k, v, key_padding_mask)
+    plan = resolve_plan(graph_or_plan, q.shape[-1])
+    return _fused_attention_op(plan, q, k, v, key_padding_mask)[0]
