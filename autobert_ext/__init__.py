@@ -5,6 +5,10 @@ initialises CUDA. This package never imports ``autobert``: it receives op progra
 as plain data.
 """
 from autobert_ext._loader import available, load_error, with_cuda
+from autobert_ext.fused_attention import fused_attention
+from autobert_ext.plan import Plan, Step
+from autobert_ext.masked_adamw import MaskedAdamW, fused_masked_adamw_
 from autobert_ext.program import OPCODES, Program, decode, encode, run_program
 
-__all__ = ["available", "load_error", "with_cuda", "OPCODES", "Program", "encode", "decode", "run_program"]
+__all__ = ["available", "load_error", "with_cuda", "OPCODES", "Program", "encode", "decode", "run_program",
+           "MaskedAdamW", "fused_masked_adamw_", "fused_attention", "Plan", "Step"]
