@@ -121,7 +121,7 @@ def _times(b, g, factor):
     return b.emit("mul", g, factor)
 
 
-def _d_max(b, xs, y, g, d, first="a"):
+def _d_max(b, xs, y, g, d):
     x0, x1 = xs
     half = b.emit("mulc", b.emit("eq", x0, x1), imm=0.5)
     ga = b.emit("mul", g, b.emit("add", b.emit("gt", x0, x1), half))
@@ -147,12 +147,12 @@ def _l_div(b, xs, d):
 
 
 def _d_div(b, xs, y, g, d):
+    """As torch's autograd of the safe division: g / den and -g * ((x / den) / den) where |y| >= 1e-6."""
     x0, x1 = xs
-    inv = b.emit("recip", _div_den(b, x1))
-    ga = b.emit("mul", g, inv)
-    # d/dx1 = -x0/den^2 where |x1| >= 1e-6, else 0 (the clamp is flat there)
+    den = _div_den(b, x1)
+    ga = b.emit("div", g, den)  # den is already safe, so the safe division is a plain one here
     live = b.emit("addc", b.emit("neg", b.emit("ltc", b.emit("abs", x1), imm=1e-6)), imm=1.0)
-    gb = b.emit("mul", b.emit("neg", b.emit("mul", b.emit("mul", g, y), inv)), live)
+    gb = b.emit("mul", b.emit("neg", b.emit("mul", g, b.emit("div", y, den))), live)
     return [ga, gb]
 
 

@@ -1,0 +1,135 @@
+"""fused_attention == eager (outputs and q/k/v gradients) for the library and random graphs,
+with and without padding masks, odd sizes, non-contiguous inputs; custom-op checks; bad input."""
+import os
+import random
+
+import pytest
+import torch
+from numerics import assert_close_to_reference
+
+import autobert_ext
+from autobert.graph import eager, library, parse, random_graph
+
+
+def _inputs(b, h, n, d, dtype, seed, masked, contiguous=True):
+    gen = torch.Generator().manual_seed(seed)
+    if contiguous:
+        qkv = [torch.randn(b, h, n, d, generator=gen, dtype=torch.float64) for _ in range(3)]
+    else:  # (B, N, H, d) storage viewed as (B, H, N, d), as after a head split
+        qkv = [torch.randn(b, n, h, d, generator=gen, dtype=torch.float64).transpose(1, 2) for _ in range(3)]
+    mask = None
+    if masked:
+        mask = torch.rand(b, n, generator=gen) > 0.3
+        mask[:, 0] = True
+        if b > 1:
+            mask[-1] = False  # one fully padded sequence
+    grad = torch.randn(b, h, n, d, generator=gen, dtype=torch.float64)
+    return qkv, mask, grad
+
+
+def _run(fn, graph, qkv, mask, grad, dtype):
+    leaves = [t.to(dtype).requires_grad_() for t in qkv]
+    out = fn(graph, *leaves, mask)
+    grads = torch.autograd.grad(out, leaves, grad.to(dtype), allow_unused=True)
+    return [out.detach()] + [g if g is not None else torch.zeros_like(x) for g, x in zip(grads, leaves)]
+
+
+def check_graph(graph, b=2, h=2, n=13, d=7, seed=0, masked=True, contiguous=True, dtype=torch.float32):
+    qkv, mask, grad = _inputs(b, h, n, d, dtype, seed, masked, contiguous)
+    ref = _run(eager, graph, qkv, mask, grad, torch.float64)
+    same = _run(eager, graph, qkv, mask, grad, dtype)
+    got = _run(autobert_ext.fused_attention, graph, qkv, mask, grad, dtype)
+    if mask is not None:  # outputs at padded query rows are unspecified: compare real rows only
+        rows = mask[:, None, :, None].expand(b, h, n, d)
+        ref[0], same[0], got[0] = ref[0][rows], same[0][rows], got[0][rows]
+    assert torch.isfinite(got[0]).all()
+    for name, a, e, r in zip(("out", "dq", "dk", "dv"), got, same, ref):
+        assert_close_to_reference(a, e, r, f"{graph.to_expr()} {name}")
+
+
+@pytest.mark.parametrize("name", sorted(library))
+@pytest.mark.parametrize("n, d", [(1, 7), (13, 40), (97, 7)])
+@pytest.mark.parametrize("masked", [False, True])
+def test_library_graph(name, n, d, masked):
+    check_graph(library[name], n=n, d=d, masked=masked)
+
+
+@pytest.mark.parametrize("name", ["standard", "abz_sqrt_key_qkv", "linear", "cosine"])
+def test_non_contiguous_inputs(name):
+    check_graph(library[name], n=13, d=40, contiguous=False)
+
+
+@pytest.mark.parametrize("name", ["standard", "abz_sqrt_score", "linear"])
+def test_float64(name):
+    check_graph(library[name], n=13, d=7, dtype=torch.float64)
+
+
+def test_random_graphs():
+    """>= 500 seeded random graphs, masked and unmasked, odd sizes."""
+    rng = random.Random(1234)
+    sizes = [(1, 7), (13, 7), (13, 40), (37, 7)]
+    failures = []
+    for i in range(520):
+        g = random_graph(rng, 10)
+        n, d = sizes[i % len(sizes)]
+        try:
+            check_graph(g, b=2, h=1, n=n, d=d, seed=i, masked=i % 2 == 0)
+        except AssertionError as e:
+            failures.append(str(e).splitlines()[0])
+    assert not failures, f"{len(failures)} of 520 graphs differ:\n" + "\n".join(failures[:20])
+
+
+def test_same_result_on_every_call_and_cached_plan():
+    g = library["abz_sqrt_score"]
+    (q, k, v), mask, _ = _inputs(2, 2, 13, 8, torch.float32, 0, True)
+    a = autobert_ext.fused_attention(g, q.float(), k.float(), v.float(), mask)
+    b = autobert_ext.fused_attention(g, q.float(), k.float(), v.float(), mask)
+    assert torch.equal(a, b)
+    assert g.fused_plan(8) is g.fused_plan(8)
+
+
+@pytest.mark.parametrize("name", ["standard", "linear", "cosine", "abz_sqrt_key_qkv"])
+def test_opcheck(name):
+    from autobert_ext.fused_attention import _fused_attention_op
+    (q, k, v), mask, _ = _inputs(2, 2, 5, 4, torch.float64, 3, True)
+    plan = library[name].fused_plan(4).json
+    for m in (None, mask):
+        args = (plan, q.requires_grad_(), k.requires_grad_(), v.requires_grad_(), m)
+        torch.library.opcheck(_fused_attention_op, args)
+
+
+def test_eager_backend_override(monkeypatch):
+    monkeypatch.setenv("AUTOBERT_BACKEND", "eager")
+    check_graph(library["abz_softplus_key"])
+    monkeypatch.setenv("AUTOBERT_BACKEND", "bogus")
+    with pytest.raises(ValueError, match="AUTOBERT_BACKEND"):
+        check_graph(library["standard"])
+
+
+def test_bad_input():
+    g = library["standard"]
+    q = torch.randn(2, 2, 5, 4)
+    with pytest.raises(ValueError, match=r"q must be a \(B, H, N, d\) tensor"):
+        autobert_ext.fused_attention(g, q[0], q, q)
+    with pytest.raises(ValueError, match="shapes differ"):
+        autobert_ext.fused_attention(g, q, q[:, :1], q)
+    with pytest.raises(ValueError, match="shapes differ"):
+        autobert_ext.fused_attention(g, q, q, q[..., :3])
+    with pytest.raises(ValueError, match="dtypes differ"):
+        autobert_ext.fused_attention(g, q, q.double(), q)
+    with pytest.raises(ValueError, match="float32/float64"):
+        autobert_ext.fused_attention(g, q.int(), q.int(), q.int())
+    with pytest.raises(ValueError, match="key_padding_mask must be a \\(B, N\\) = \\(2, 5\\) bool"):
+        autobert_ext.fused_attention(g, q, q, q, torch.ones(2, 4, dtype=torch.bool))
+    with pytest.raises(ValueError, match="bool"):
+        autobert_ext.fused_attention(g, q, q, q, torch.ones(2, 5))
+    with pytest.raises(TypeError, match="Graph, a Plan"):
+        autobert_ext.fused_attention(42, q, q, q)
+    with pytest.raises(ValueError, match="head dim 8"):
+        autobert_ext.fused_attention(g.fused_plan(8), q, q, q)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU error path")
+def test_cuda_tensor_without_gpu_is_a_clear_error():
+    with pytest.raises((RuntimeError, AssertionError), match="(?i)cuda|torch not compiled"):
+        autobert_ext.fused_attention(library["standard"], *(torch.randn(1, 1, 3, 2, device="cuda") for _ in range(3)))
