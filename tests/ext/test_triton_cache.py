@@ -1,0 +1,143 @@
+"""Generated-module cache: compile once per specification, reuse from memory and from disk."""
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+
+pytest.importorskip("triton")
+
+from autobert_ext.program import Program  # noqa: E402
+from autobert_ext.triton import (AttentionConfig, cache_info, clear_cache, triton_elementwise,  # noqa: E402
+                                 triton_streaming_attention)
+from autobert_ext.triton.attention_source import attention_source  # noqa: E402
+from autobert_ext.triton.cache import get_module  # noqa: E402
+
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+COUNTERS = ("generated", "loaded", "memory_hits", "disk_hits")
+
+
+@pytest.fixture(autouse=True)
+def _cache_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("AUTOBERT_CACHE_DIR", str(tmp_path))
+    yield
+    clear_cache()
+
+
+def _delta(before):
+    after = cache_info()
+    return {k: after[k] - before[k] for k in COUNTERS}
+
+
+def _scale(c: float) -> tuple[Program, Program]:
+    """Score program mulc(c) and its derivative (s, g) -> g * c."""
+    return Program(1, ((5, 1, 0, -1, c),), (1,)), Program(2, ((5, 2, 1, -1, c),), (2,))
+
+
+def test_second_call_hits_memory_and_cleared_cache_reuses_disk(tmp_path):
+    f, fb = _scale(0.123)
+    q = torch.randn(1, 2, 9, 8, device=DEVICE)
+    before = cache_info()
+    out1 = triton_streaming_attention(q, q, q, f, fb)
+    assert _delta(before) == {"generated": 1, "loaded": 1, "memory_hits": 0, "disk_hits": 0}
+    files = list(tmp_path.glob("attention_*.py"))
+    assert len(files) == 1 and "def attn_fwd" in files[0].read_text()
+
+    before = cache_info()
+    out2 = triton_streaming_attention(q, q, q, *_scale(0.123))  # equal programs, new objects
+    assert _delta(before) == {"generated": 0, "loaded": 0, "memory_hits": 1, "disk_hits": 0}
+
+    clear_cache()
+    assert cache_info()["entries"] == 0
+    before = cache_info()
+    out3 = triton_streaming_attention(q, q, q, f, fb)
+    assert _delta(before) == {"generated": 0, "loaded": 1, "memory_hits": 0, "disk_hits": 1}
+    assert torch.equal(out1, out2) and torch.equal(out1, out3)
+
+
+def test_key_covers_program_norm_and_tiles(tmp_path):
+    f, fb = _scale(0.5)
+    q = torch.randn(1, 1, 5, 8, device=DEVICE)
+    before = cache_info()
+    triton_streaming_attention(q, q, q, f, fb, "softmax")
+    triton_streaming_attention(q, q, q, f, fb, "none")
+    triton_streaming_attention(q, q, q, *_scale(0.25), "softmax")
+    triton_streaming_attention(q, q, q, f, fb, "softmax", config=AttentionConfig(16, 16, 1, 1, 16, 16, 1, 1))
+    triton_streaming_attention(q, q, q, f, None, "softmax")  # forward-only module
+    assert _delta(before)["generated"] == 5
+    assert len(list(tmp_path.glob("attention_*.py"))) == 5
+
+
+def test_elementwise_cache_and_stale_file_regenerated(tmp_path):
+    prog = Program(1, ((13, 1, 0, -1, 0.0),), (1,))
+    x = torch.randn(10, device=DEVICE)
+    before = cache_info()
+    triton_elementwise(prog, None, [x])
+    triton_elementwise(prog, None, [x + 1])
+    assert _delta(before) == {"generated": 1, "loaded": 1, "memory_hits": 1, "disk_hits": 0}
+    # A file whose header does not carry its key (truncated, foreign) is rewritten, not imported.
+    (path,) = tmp_path.glob("elementwise_*.py")
+    path.write_text("raise RuntimeError('stale')\n")
+    clear_cache()
+    before = cache_info()
+    out = triton_elementwise(prog, None, [x])[0]
+    assert _delta(before)["generated"] == 1
+    torch.testing.assert_close(out, torch.tanh(x), rtol=1e-6, atol=1e-6)
+
+
+def test_clear_cache_disk_removes_files(tmp_path):
+    triton_elementwise(Program(1, ((2, 1, 0, -1, 0.0),), (1,)), None, [torch.ones(3, device=DEVICE)])
+    assert list(tmp_path.glob("elementwise_*.py"))
+    clear_cache(disk=True)
+    assert not list(tmp_path.glob("elementwise_*.py"))
+
+
+def test_autotune_source_is_generated_and_importable():
+    f, fb = _scale(0.3)
+    src = attention_source(f, fb, "softmax", "float16", AttentionConfig(), autotune=True)
+    assert src.count("@triton.autotune(") == 3
+    mod = get_module("attention", {"test": "autotune"}, lambda: src)
+    assert mod.AUTOTUNED and mod.FWD_META == {} and mod.BWD_META == {}
+    assert all(hasattr(mod, k) for k in ("attn_fwd", "attn_bwd_dkdv", "attn_bwd_dq"))
+
+
+@pytest.mark.gpu
+def test_autotune_runs_on_gpu():
+    f, fb = _scale(0.125)
+    q, k, v = (torch.randn(2, 2, 300, 64, device="cuda", requires_grad=True) for _ in range(3))
+    out = triton_streaming_attention(q, k, v, f, fb, autotune=True)
+    ref = triton_streaming_attention(q, k, v, f, fb)
+    torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-4)
+    out.sum().backward()
+
+
+def test_cpu_tensors_without_interpreter_raise(monkeypatch):
+    monkeypatch.setenv("TRITON_INTERPRET", "0")
+    x = torch.ones(3)
+    with pytest.raises(RuntimeError, match="TRITON_INTERPRET"):
+        triton_elementwise(Program(1, ((2, 1, 0, -1, 0.0),), (1,)), None, [x])
+
+
+def test_import_needs_no_triton_and_no_cuda():
+    code = textwrap.dedent("""
+        import importlib.abc, sys
+        class Block(importlib.abc.MetaPathFinder):
+            def find_spec(self, name, path, target=None):
+                if name == "triton" or name.startswith("triton."):
+                    raise ImportError("blocked for the test")
+        sys.meta_path.insert(0, Block())
+        import torch
+        import autobert_ext.triton as T
+        from autobert_ext.program import Program
+        assert "triton" not in sys.modules and not torch.cuda.is_initialized()
+        try:
+            T.triton_elementwise(Program(1, ((2, 1, 0, -1, 0.0),), (1,)), None, [torch.ones(2)])
+        except RuntimeError as e:
+            print("raised:", "needs the `triton` package" in str(e))
+    """)
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env=dict(os.environ, TRITON_INTERPRET="1"))
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "raised: True"
