@@ -95,6 +95,9 @@ def test_active_masks():
     assert masks[sn.net.backbone.embeddings.word.weight].all() and masks[b0.ffn.up.weight].all()
     compact = sn.active_masks(full_as_none=True)
     assert compact[b0.ffn.up.weight] is None and compact[b1.conv.weight] is not None
+    sn.activate((AttentionLayer("standard"), ConvLayer(5), ConvLayer(9), AttentionLayer("standard")))
+    masks = sn.active_masks()  # masks follow the newly active child
+    assert masks[b0.attention.v_proj.weight].all() and masks[b1.conv.weight][:, 2:7].all()
 
 
 def test_masked_step_leaves_unused_entries_bit_identical():

@@ -148,4 +148,6 @@ def patch_attention(model: nn.Module, graph: Union[str, Graph] = "standard") -> 
         setattr(parent, attr, patched)
         replaced.append((parent, attr, original, patched))
     log.info("patched %d self-attention modules with graph %s", len(replaced), graph.to_expr())
+    if model.training and any(getattr(getattr(o, "dropout", None), "p", 0.0) > 0 for _, _, o, _ in replaced):
+        log.warning("model is in training mode: patched graph attention applies no attention-probability dropout")
     return AttentionPatch(model, graph, replaced)

@@ -25,6 +25,9 @@ class SuperBlock(Block):
         self.attention = GraphAttention(config.hidden, config.heads, library["standard"], projections=INPUTS)
         self.conv = LightConv(config.hidden, config.heads, kernel=max_kernel, max_kernel=max_kernel)
         self.active: LayerChoice = AttentionLayer(library["standard"])
+        # Masks of the last active choice: a single-change sampler leaves most layers unchanged
+        # between steps, so most blocks reuse them instead of allocating new bool tensors.
+        self._mask_cache: tuple = (None, None)
 
     def activate(self, layer: LayerChoice) -> None:
         """Select the branch (and its graph or kernel) that ``forward`` runs."""
@@ -44,7 +47,13 @@ class SuperBlock(Block):
         return ("attention." if isinstance(self.active, AttentionLayer) else "conv.") + name
 
     def mixer_masks(self) -> dict[nn.Parameter, torch.Tensor]:
-        """{param: bool mask} for both branches: True on the entries the active child uses."""
+        """{param: bool mask} for both branches: True on the entries the active child uses (read-only)."""
+        key = (self.active, self.conv.weight.device)
+        if self._mask_cache[0] != key:
+            self._mask_cache = (key, self._build_masks())
+        return dict(self._mask_cache[1])
+
+    def _build_masks(self) -> dict[nn.Parameter, torch.Tensor]:
         masks = {p: torch.zeros_like(p, dtype=torch.bool) for p in (*self.attention.parameters(),
                                                                      *self.conv.parameters())}
         if isinstance(self.active, AttentionLayer):
