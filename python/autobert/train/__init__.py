@@ -1,4 +1,16 @@
-"""Training utilities: tokenisation (more to come: MLM pretraining, fine-tuning loops)."""
+"""Training: tokenisation, corpus blocks, MLM masking and the MLM loss/evaluation helpers."""
+from .corpus import CORPUS_SUFFIXES, CorpusError, corpus_files, load_corpus, split_blocks
+from .masking import BERT_UNCASED_IDS, IGNORE_INDEX, MaskingIds, as_masking_ids, mask_tokens
+from .mlm import MaskedLMLoss, evaluate_mlm, masked_lm_loss, mlm_step
+from .schedule import adamw, param_groups, warmup_linear_decay
 from .tokenizer import SPECIAL_TOKENS, WordPieceTokenizer, read_vocab
 
-__all__ = ["SPECIAL_TOKENS", "WordPieceTokenizer", "read_vocab"]
+__all__ = [
+    # tokenisation
+    "SPECIAL_TOKENS", "WordPieceTokenizer", "read_vocab",
+    # corpus and masking
+    "load_corpus", "split_blocks", "corpus_files", "CORPUS_SUFFIXES", "CorpusError",
+    "mask_tokens", "MaskingIds", "as_masking_ids", "BERT_UNCASED_IDS", "IGNORE_INDEX",
+    # MLM
+    "masked_lm_loss", "MaskedLMLoss", "mlm_step", "evaluate_mlm", "adamw", "param_groups", "warmup_linear_decay",
+]
