@@ -1,7 +1,13 @@
-"""Training: tokenisation, corpus blocks, MLM masking and the MLM loss/evaluation helpers."""
+"""Training: tokenisation, corpus blocks, MLM masking, MLM pretraining.
+
+>>> from autobert.train import WordPieceTokenizer, PretrainConfig, pretrain
+>>> tok = WordPieceTokenizer.from_vocab("vocab.txt")
+>>> pretrain(arch, "corpus/", PretrainConfig(steps=1000), "runs/bert", tokenizer=tok)
+"""
 from .corpus import CORPUS_SUFFIXES, CorpusError, corpus_files, load_corpus, split_blocks
 from .masking import BERT_UNCASED_IDS, IGNORE_INDEX, MaskingIds, as_masking_ids, mask_tokens
 from .mlm import MaskedLMLoss, evaluate_mlm, masked_lm_loss, mlm_step
+from .pretrain import PretrainConfig, PretrainResult, pretrain
 from .schedule import adamw, param_groups, warmup_linear_decay
 from .tokenizer import SPECIAL_TOKENS, WordPieceTokenizer, read_vocab
 
@@ -13,4 +19,6 @@ __all__ = [
     "mask_tokens", "MaskingIds", "as_masking_ids", "BERT_UNCASED_IDS", "IGNORE_INDEX",
     # MLM
     "masked_lm_loss", "MaskedLMLoss", "mlm_step", "evaluate_mlm", "adamw", "param_groups", "warmup_linear_decay",
+    # pretraining
+    "PretrainConfig", "PretrainResult", "pretrain",
 ]
