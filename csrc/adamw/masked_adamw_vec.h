@@ -150,13 +150,9 @@ void update_range(const Slot& s, const VecCoeffs<T>& c, int64_t begin, int64_t e
 }
 
 using BVec = Vectorized<c10::BFloat16>;
-using FVec = Vectorized<float>;
 
-// bfloat16 storage, float32 math: widen, update both halves, round to nearest-even once.
-inline BVec bf16_load(const c10::BFloat16* ptr, int64_t n) {
-  return BVec::loadu(ptr, n);
-}
-
+// Elements [begin, end) of a bfloat16 slot: bfloat16 storage, float32 math (widen, update both
+// halves, round to nearest-even once per stored value).
 inline void update_range_bf16(const Slot& s, const VecCoeffs<float>& c, int64_t begin, int64_t end) {
   constexpr int64_t W = BVec::size();
   auto* p = static_cast<c10::BFloat16*>(s.param);
@@ -168,10 +164,10 @@ inline void update_range_bf16(const Slot& s, const VecCoeffs<float>& c, int64_t 
     const bool* mk = s.mask ? s.mask + i : nullptr;
     const Activity a = classify(mk, n);
     if (a == Activity::kNone) continue;
-    auto [p0, p1] = at::vec::convert_to_float<c10::BFloat16>(bf16_load(p + i, n));
-    auto [g0, g1] = at::vec::convert_to_float<c10::BFloat16>(bf16_load(g + i, n));
-    auto [m0, m1] = at::vec::convert_to_float<c10::BFloat16>(bf16_load(m + i, n));
-    auto [v0, v1] = at::vec::convert_to_float<c10::BFloat16>(bf16_load(v + i, n));
+    auto [p0, p1] = at::vec::convert_to_float<c10::BFloat16>(BVec::loadu(p + i, n));
+    auto [g0, g1] = at::vec::convert_to_float<c10::BFloat16>(BVec::loadu(g + i, n));
+    auto [m0, m1] = at::vec::convert_to_float<c10::BFloat16>(BVec::loadu(m + i, n));
+    auto [v0, v1] = at::vec::convert_to_float<c10::BFloat16>(BVec::loadu(v + i, n));
     adamw_math(p0, g0, m0, v0, c);
     adamw_math(p1, g1, m1, v1, c);
     store_lanes(p + i, at::vec::convert_from_float<c10::BFloat16>(p0, p1), mk, n, a);
