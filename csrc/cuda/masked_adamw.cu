@@ -16,11 +16,23 @@
 namespace autobert::cuda {
 namespace {
 
+// The packing limits can be shrunk at compile time so the host-side test harness
+// (tests/ext/test_cuda_sources.py) reaches every launch-splitting path with small tensors.
+#ifndef AUTOBERT_ADAMW_CHUNK
+#define AUTOBERT_ADAMW_CHUNK 65536
+#endif
+#ifndef AUTOBERT_ADAMW_MAX_TENSORS
+#define AUTOBERT_ADAMW_MAX_TENSORS 24
+#endif
+#ifndef AUTOBERT_ADAMW_MAX_CHUNKS
+#define AUTOBERT_ADAMW_MAX_CHUNKS 256
+#endif
+
 constexpr int kThreads = 512;
 constexpr int kIlp = 4;  // elements per thread in flight: loads issued before any math
-constexpr int64_t kChunk = 65536;
-constexpr int kMaxTensors = 24;
-constexpr int kMaxChunks = 256;
+constexpr int64_t kChunk = AUTOBERT_ADAMW_CHUNK;
+constexpr int kMaxTensors = AUTOBERT_ADAMW_MAX_TENSORS;  // 24 * 64 B + 256 * 5 B < 4 KB of parameters
+constexpr int kMaxChunks = AUTOBERT_ADAMW_MAX_CHUNKS;
 
 struct TensorMeta {
   void* p;
@@ -57,18 +69,39 @@ __device__ __forceinline__ T from_math(M x) {
   else return static_cast<T>(x);
 }
 
+// IEEE round-to-nearest sqrt / division on the device whatever the fast-math flags; the host
+// versions (for the test harness) are IEEE already.
+#ifdef __CUDA_ARCH__
 __device__ __forceinline__ float rn_sqrt(float x) { return __fsqrt_rn(x); }
 __device__ __forceinline__ double rn_sqrt(double x) { return __dsqrt_rn(x); }
 __device__ __forceinline__ float rn_div(float a, float b) { return __fdiv_rn(a, b); }
 __device__ __forceinline__ double rn_div(double a, double b) { return __ddiv_rn(a, b); }
+#else
+inline float rn_sqrt(float x) { return std::sqrt(x); }
+inline double rn_sqrt(double x) { return std::sqrt(x); }
+inline float rn_div(float a, float b) { return a / b; }
+inline double rn_div(double a, double b) { return a / b; }
+#endif
+
+// One AdamW update of one active entry in the math type M (float or double).
+template <typename M>
+__host__ __device__ __forceinline__ void adamw_update(M& p, M g, M& m, M& v, const AdamWLaunch& L, M neg_step,
+                                                      M bc2_sqrt) {
+  const M w = static_cast<M>(L.lerp_weight);
+  if (L.apply_decay) p = p * static_cast<M>(L.decay);
+  // ATen's lerp: weight < 0.5 ? m + w * (g - m) : g - (g - m) * (1 - w)
+  m = w < M(0.5) ? m + w * (g - m) : g - (g - m) * (M(1) - w);
+  v = v * static_cast<M>(L.beta2);
+  v = v + static_cast<M>(L.one_minus_beta2) * g * g;
+  const M denom = rn_div(rn_sqrt(v), bc2_sqrt) + static_cast<M>(L.eps);
+  p = p + rn_div(neg_step * m, denom);
+}
 
 template <typename T, typename M>
 __global__ void __launch_bounds__(kThreads) masked_adamw_kernel(const __grid_constant__ AdamWLaunch L) {
   const TensorMeta& t = L.t[L.chunk_tensor[blockIdx.x]];
   const int64_t start = static_cast<int64_t>(L.chunk_index[blockIdx.x]) * kChunk;
   const int64_t end = start + kChunk < t.numel ? start + kChunk : t.numel;
-  const M decay = static_cast<M>(L.decay), w = static_cast<M>(L.lerp_weight), beta2 = static_cast<M>(L.beta2);
-  const M omb2 = static_cast<M>(L.one_minus_beta2), eps = static_cast<M>(L.eps);
   const M neg_step = static_cast<M>(t.neg_step_size), bc2_sqrt = static_cast<M>(t.bc2_sqrt);
   T* P = static_cast<T*>(t.p);
   const T* G = static_cast<const T*>(t.g);
@@ -86,13 +119,7 @@ __global__ void __launch_bounds__(kThreads) masked_adamw_kernel(const __grid_con
 #pragma unroll
     for (int k = 0; k < kIlp; ++k) {
       if (!act[k]) continue;  // inactive entries: no math, no store (their bits never change)
-      if (L.apply_decay) p[k] = p[k] * decay;
-      // ATen's lerp: weight < 0.5 ? m + w * (g - m) : g - (g - m) * (1 - w)
-      m[k] = w < M(0.5) ? m[k] + w * (g[k] - m[k]) : g[k] - (g[k] - m[k]) * (M(1) - w);
-      v[k] = v[k] * beta2;
-      v[k] = v[k] + omb2 * g[k] * g[k];
-      const M denom = rn_div(rn_sqrt(v[k]), bc2_sqrt) + eps;
-      p[k] = p[k] + rn_div(neg_step * m[k], denom);
+      adamw_update<M>(p[k], g[k], m[k], v[k], L, neg_step, bc2_sqrt);
       const int64_t i = i0 + static_cast<int64_t>(k) * kThreads;
       P[i] = from_math<T>(p[k]);
       Mo[i] = from_math<T>(m[k]);
@@ -123,49 +150,61 @@ std::string check(const AdamWSlot* slots, int64_t num_slots, const AdamWHyper& h
   return "";
 }
 
-template <typename T, typename M>
-std::string run_group(const std::vector<const AdamWSlot*>& group, const AdamWHyper& h, cudaStream_t stream) {
-  AdamWLaunch L{};
+// One launch: its parameter block and how many chunks (= blocks) it holds.
+struct PlannedLaunch {
+  AdamWLaunch params;
+  int n_chunks;
+};
+
+// Splits the non-empty slots of one dtype into launches (host only, so it is testable without
+// a GPU). A launch closes when its chunk table is full, or its tensor table is full at the end
+// of a tensor; a tensor cut by a full chunk table continues as tensor 0 of the next launch.
+inline std::vector<PlannedLaunch> plan_launches(const std::vector<const AdamWSlot*>& group, const AdamWHyper& h) {
+  std::vector<PlannedLaunch> plan;
+  PlannedLaunch cur{};
+  AdamWLaunch& L = cur.params;
   L.decay = 1.0 - h.lr * h.weight_decay;
   L.apply_decay = h.weight_decay != 0.0;
   L.lerp_weight = 1.0 - h.beta1;
   L.beta2 = h.beta2;
   L.one_minus_beta2 = 1.0 - h.beta2;
   L.eps = h.eps;
-  int n_tensors = 0, n_chunks = 0;
-  auto flush = [&]() -> std::string {
-    if (n_chunks > 0) masked_adamw_kernel<T, M><<<n_chunks, kThreads, 0, stream>>>(L);
-    n_chunks = 0;
-    return launch_status("masked_adamw_cuda");
-  };
+  int n_tensors = 0;  // tensors registered in the open launch
   for (const AdamWSlot* s : group) {
     if (s->numel == 0) continue;
     // Same double expressions as torch.optim.adam (Python floats) and the CPU kernel.
     const double step = static_cast<double>(s->step);
     const double bc1 = 1.0 - std::pow(h.beta1, step), bc2 = 1.0 - std::pow(h.beta2, step);
-    L.t[n_tensors] = TensorMeta{s->param, s->grad, s->exp_avg, s->exp_avg_sq, s->mask, s->numel,
-                                (h.lr / bc1) * -1.0, std::pow(bc2, 0.5)};
+    const TensorMeta meta{s->param, s->grad, s->exp_avg, s->exp_avg_sq, s->mask, s->numel,
+                          (h.lr / bc1) * -1.0, std::pow(bc2, 0.5)};
+    L.t[n_tensors] = meta;
     const int64_t chunks = (s->numel + kChunk - 1) / kChunk;
     for (int64_t c = 0; c < chunks; ++c) {
-      L.chunk_tensor[n_chunks] = static_cast<uint8_t>(n_tensors);
-      L.chunk_index[n_chunks] = static_cast<int32_t>(c);
-      ++n_chunks;
+      L.chunk_tensor[cur.n_chunks] = static_cast<uint8_t>(n_tensors);
+      L.chunk_index[cur.n_chunks] = static_cast<int32_t>(c);
+      ++cur.n_chunks;
       const bool last_chunk = c + 1 == chunks;
-      if (n_chunks == kMaxChunks || (last_chunk && n_tensors + 1 == kMaxTensors)) {
-        std::string err = flush();
-        if (!err.empty()) return err;
-        // A tensor with chunks left stays in slot 0 of the next launch.
-        if (!last_chunk) {
-          L.t[0] = L.t[n_tensors];
-          n_tensors = 0;
-        } else {
-          n_tensors = -1;  // incremented to 0 below
-        }
+      if (cur.n_chunks == kMaxChunks || (last_chunk && n_tensors + 1 == kMaxTensors)) {
+        plan.push_back(cur);
+        cur.n_chunks = 0;
+        L.t[0] = meta;  // harmless when the tensor is done: slot 0 is rewritten by the next one
+        n_tensors = last_chunk ? -1 : 0;
       }
     }
     ++n_tensors;
   }
-  return flush();
+  if (cur.n_chunks > 0) plan.push_back(cur);
+  return plan;
+}
+
+template <typename T, typename M>
+std::string run_group(const std::vector<const AdamWSlot*>& group, const AdamWHyper& h, cudaStream_t stream) {
+  for (const PlannedLaunch& launch : plan_launches(group, h)) {
+    masked_adamw_kernel<T, M><<<launch.n_chunks, kThreads, 0, stream>>>(launch.params);
+    std::string err = launch_status("masked_adamw_cuda");
+    if (!err.empty()) return err;
+  }
+  return "";
 }
 
 }  // namespace

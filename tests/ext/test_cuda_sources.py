@@ -193,3 +193,98 @@ def test_interpreter_limits_are_reported(harness):
     long_chain = tuple((13, 1 + i, i, -1, 0.0) for i in range(130))
     msg = harness(Program(1, long_chain, (130,)), [torch.ones(2, dtype=torch.float64)])
     assert isinstance(msg, str) and "live instructions" in msg
+
+
+ADAMW_HARNESS = r"""
+#include <cstdio>
+#include <cstdlib>
+#include <vector>
+#include "cuda/masked_adamw.cu"
+using namespace autobert::cuda;
+static float rd() { char b[64]; scanf("%63s", b); return strtof(b, nullptr); }
+static double rdd() { char b[64]; scanf("%63s", b); return strtod(b, nullptr); }
+// stdin: lr beta1 beta2 eps wd, n_slots, per slot: numel step has_mask, p g m v (hex), mask (0/1).
+// Emulates every planned block on the host with the kernel's update; prints launches, p, m, v.
+int main() {
+  AdamWHyper h{rdd(), rdd(), rdd(), rdd(), rdd()};
+  int n; scanf("%d", &n);
+  std::vector<std::vector<float>> P(n), G(n), M(n), V(n);
+  std::vector<std::vector<char>> K(n);
+  std::vector<AdamWSlot> slots(n);
+  for (int s = 0; s < n; ++s) {
+    long long numel, step; int has_mask; scanf("%lld %lld %d", &numel, &step, &has_mask);
+    for (auto* vec : {&P[s], &G[s], &M[s], &V[s]}) { vec->resize(numel); for (auto& x : *vec) x = rd(); }
+    K[s].resize(numel); for (auto& x : K[s]) { int b; scanf("%d", &b); x = (char)b; }
+    slots[s] = AdamWSlot{P[s].data(), G[s].data(), M[s].data(), V[s].data(),
+                         has_mask ? reinterpret_cast<const bool*>(K[s].data()) : nullptr, numel, step, DType::kFloat32};
+  }
+  if (!check(slots.data(), n, h).empty()) { printf("ERR\n"); return 0; }
+  std::vector<const AdamWSlot*> group; for (auto& s : slots) group.push_back(&s);
+  auto plan = plan_launches(group, h);
+  printf("LAUNCHES %zu", plan.size());
+  for (auto& pl : plan) printf(" %d", pl.n_chunks);
+  printf("\n");
+  for (auto& pl : plan) for (int b = 0; b < pl.n_chunks; ++b) {
+    const AdamWLaunch& L = pl.params;
+    const TensorMeta& t = L.t[L.chunk_tensor[b]];
+    const long long start = (long long)L.chunk_index[b] * kChunk;
+    const long long end = start + kChunk < t.numel ? start + kChunk : t.numel;
+    float* p = (float*)t.p; const float* g = (const float*)t.g; float* m = (float*)t.m; float* v = (float*)t.v;
+    for (long long i = start; i < end; ++i) {
+      if (t.mask && !t.mask[i]) continue;
+      adamw_update<float>(p[i], g[i], m[i], v[i], L, (float)t.neg_step_size, (float)t.bc2_sqrt);
+    }
+  }
+  for (int s = 0; s < n; ++s) for (auto* vec : {&P[s], &M[s], &V[s]}) {
+    for (float x : *vec) printf("%a ", x);
+    printf("\n");
+  }
+  return 0;
+}
+"""
+
+
+@pytest.mark.slow
+@needs_nvcc
+def test_masked_adamw_plan_and_math_on_host(tmp_path):
+    # Tiny packing limits (chunk 16, 3 tensors, 5 chunks per launch) reach every split path:
+    # full chunk table mid-tensor, full tensor table, empty tensors, a tensor over many launches.
+    (tmp_path / "h.cu").write_text(ADAMW_HARNESS)
+    limits = ["-DAUTOBERT_ADAMW_CHUNK=16", "-DAUTOBERT_ADAMW_MAX_TENSORS=3", "-DAUTOBERT_ADAMW_MAX_CHUNKS=5"]
+    res = subprocess.run([NVCC, "-std=c++17", "-O2", "-arch=sm_90", f"-I{ROOT / 'csrc'}", *limits,
+                          str(tmp_path / "h.cu"), "-o", str(tmp_path / "h")], capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-4000:]
+    g = torch.Generator().manual_seed(0)
+    sizes, steps = [5, 0, 40, 16, 33, 1, 130, 3, 17], [1, 2, 3, 10, 1, 7, 2, 1, 4]
+    hyper = dict(lr=1e-2, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.1)
+    tensors = []
+    for i, (n, step) in enumerate(zip(sizes, steps)):
+        p, grad = torch.randn(n, generator=g), torch.randn(n, generator=g)
+        m, v = torch.randn(n, generator=g) * 0.1, torch.rand(n, generator=g) * 0.01
+        mask = torch.rand(n, generator=g) > 0.3 if i % 3 != 1 else None
+        tensors.append((p, grad, m, v, mask, step))
+    hx = lambda t: " ".join(float(x).hex() for x in t.tolist())  # noqa: E731
+    lines = [" ".join(float(x).hex() for x in (hyper["lr"], *hyper["betas"], hyper["eps"], hyper["weight_decay"])),
+             str(len(tensors))]
+    for p, grad, m, v, mask, step in tensors:
+        lines += [f"{p.numel()} {step} {int(mask is not None)}", hx(p), hx(grad), hx(m), hx(v),
+                  " ".join("1" if b else "0" for b in (mask.tolist() if mask is not None else [True] * p.numel()))]
+    out = subprocess.run([str(tmp_path / "h")], input="\n".join(lines) + "\n", capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    rows = out.stdout.splitlines()
+    launches = [int(x) for x in rows[0].split()[2:]]
+    assert sum(launches) == sum((n + 15) // 16 for n in sizes) and max(launches) <= 5 and len(launches) > 3
+    for i, (p, grad, m, v, mask, step) in enumerate(tensors):
+        got = [torch.tensor([float.fromhex(x) for x in rows[1 + 3 * i + j].split()]) for j in range(3)]
+        # torch.optim.AdamW from the same state, one step; inactive entries must keep their bits.
+        param = torch.nn.Parameter(p.clone())
+        opt = torch.optim.AdamW([param], **hyper)
+        opt.state[param] = {"step": torch.tensor(float(step - 1)), "exp_avg": m.clone(), "exp_avg_sq": v.clone()}
+        param.grad = grad.clone()
+        opt.step()
+        want = [param.detach(), opt.state[param]["exp_avg"], opt.state[param]["exp_avg_sq"]]
+        active = mask if mask is not None else torch.ones(p.numel(), dtype=torch.bool)
+        for name, gt, w, before in zip(("param", "exp_avg", "exp_avg_sq"), got, want, (p, m, v)):
+            assert torch.equal(gt[~active], before[~active]), f"tensor {i}: inactive {name} changed"
+            torch.testing.assert_close(gt[active], w[active], rtol=2e-6, atol=1e-8, msg=f"tensor {i} {name}")
