@@ -1,0 +1,188 @@
+"""BIWS evaluation: warm up a weight-sharing supernet, then score each candidate by inheriting its
+weights (``Supernet.extract``), training a few MLM steps and measuring the held-out MLM loss.
+
+The supernet is trained only during warm-up and then frozen (saved to the run folder): every
+candidate starts from the same weights, so a fitness depends only on the architecture and the
+seed — which is what makes a resumed search equal an uninterrupted one. Each candidate trains on
+a copy; batch order, masks and dropout are seeded from the run seed and the fingerprint.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import random
+import time
+from pathlib import Path
+from typing import Callable, Optional
+
+import torch
+
+from autobert.model.config import ArchConfig
+from autobert.model.space import SearchSpace
+from autobert.search.config import BIWSConfig
+from autobert.search.constraints import Constraints
+from autobert.search.outcome import CandidateFailed
+from autobert.supernet import SingleChangeSampler, Supernet, UniformSampler, make_optimizer, masked_step
+from autobert.train import (MaskingIds, WordPieceTokenizer, evaluate_mlm, load_corpus, mask_tokens, masked_lm_loss,
+                            mlm_step, split_blocks)
+from autobert.train.schedule import adamw
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class MLMData:
+    """Token blocks for training and scoring, and the ids masking needs."""
+
+    train: torch.Tensor      # (num_train, seq_len) long
+    heldout: torch.Tensor    # (num_heldout, seq_len) long
+    masking: MaskingIds
+    vocab_size: int
+
+
+def compact_vocabulary(blocks: torch.Tensor, masking: MaskingIds) -> tuple[torch.Tensor, MaskingIds]:
+    """Re-number the ids that occur in ``blocks`` (plus the specials) densely from 0.
+
+    A WikiText-sized corpus uses a third of BERT's 30522 word pieces; the output softmax and the
+    embedding update are the largest costs of a small proxy model, so dropping unused rows makes
+    every step cheaper without changing what the model can predict on this corpus.
+    blocks (n, N) long -> (n, N) long in [0, V'), and MaskingIds over V'.
+    """
+    specials = sorted(masking.special_token_ids | {masking.mask_token_id})
+    used = torch.unique(torch.cat([torch.tensor(specials, dtype=torch.long), blocks.flatten()]))  # sorted
+    lut = torch.full((masking.vocab_size,), -1, dtype=torch.long)
+    lut[used] = torch.arange(len(used))
+    remap = {int(i): int(lut[i]) for i in specials}
+    ids = MaskingIds(mask_token_id=remap[masking.mask_token_id], vocab_size=len(used),
+                     special_token_ids=frozenset(remap[i] for i in masking.special_token_ids),
+                     pad_token_id=None if masking.pad_token_id is None else remap[masking.pad_token_id])
+    return lut[blocks], ids
+
+
+def load_mlm_data(corpus, vocab, cfg: BIWSConfig, seed: int) -> MLMData:
+    """Tokenise ``corpus`` with the WordPiece ``vocab`` into blocks and hold out a seeded fraction."""
+    tokenizer = WordPieceTokenizer.from_vocab(vocab)
+    blocks = load_corpus(corpus, tokenizer, cfg.seq_len, max_tokens=cfg.max_tokens)  # (n, seq_len)
+    masking = MaskingIds.from_tokenizer(tokenizer)
+    if cfg.compact_vocab:
+        blocks, masking = compact_vocabulary(blocks, masking)
+    train, heldout = split_blocks(blocks, cfg.holdout_fraction, seed)
+    log.info("MLM data: %d train / %d held-out blocks of %d, vocabulary %d", len(train), len(heldout),
+             cfg.seq_len, masking.vocab_size)
+    return MLMData(train, heldout[:cfg.eval_blocks], masking, masking.vocab_size)
+
+
+def _generator(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed % (2 ** 63))
+
+
+class BIWSEvaluator:
+    """arch (ArchConfig) -> (held-out MLM loss, metrics), from a warmed-up supernet.
+
+    Args:
+        base: sizes of every candidate (vocab_size must equal ``data.vocab_size``).
+        space: what warm-up samples children from.
+        data: train / held-out blocks.
+        cfg: BIWS settings; seed: run seed.
+        constraints: a latency limit is checked on the extracted child before training.
+    """
+
+    def __init__(self, base: ArchConfig, space: SearchSpace, data: MLMData, cfg: BIWSConfig, seed: int = 0,
+                 constraints: Optional[Constraints] = None):
+        if base.vocab_size != data.vocab_size:
+            raise ValueError(f"base vocab_size {base.vocab_size} != data vocabulary {data.vocab_size}")
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        self.base, self.space, self.data, self.cfg, self.seed = base, space, data, cfg, seed
+        self.constraints = constraints or Constraints()
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            self.supernet = Supernet(base, kernel_sizes=space.kernel_sizes, space=space)
+
+    # ---- supernet ----
+    def _batch(self, gen: torch.Generator) -> torch.Tensor:
+        idx = torch.randint(len(self.data.train), (self.cfg.batch_size,), generator=gen)
+        return self.data.train[idx]  # (B, seq_len)
+
+    def warm_up(self, steps: Optional[int] = None, progress: Optional[Callable[[int, float], None]] = None) -> dict:
+        """Train the supernet on sampled children (uniform and single-change samplers, masked AdamW)."""
+        steps = self.cfg.warmup_steps if steps is None else steps
+        rng = random.Random(f"{self.seed}/warmup")
+        uniform, single = UniformSampler(self.space, rng), SingleChangeSampler(self.space, rng)
+        opt = make_optimizer(self.supernet, lr=self.cfg.supernet_lr)
+        gen, losses, skipped, start = _generator(self.seed), [], 0, time.perf_counter()
+        ramp = max(1, steps // 10)
+        self.supernet.train()
+        with torch.random.fork_rng():
+            torch.manual_seed(self.seed)
+            for step in range(steps):
+                for group in opt.param_groups:  # linear warm-up over the first 10%, then constant
+                    group["lr"] = self.cfg.supernet_lr * min(1.0, (step + 1) / ramp)
+                sampler = single if rng.random() < self.cfg.single_change_prob else uniform
+                self.supernet.activate(sampler())
+                inputs, labels = mask_tokens(self._batch(gen), self.data.masking, generator=gen)
+                loss = masked_lm_loss(self.supernet.net, inputs, labels)
+                opt.zero_grad(set_to_none=True)
+                if not torch.isfinite(loss):  # a numerically wild child must not poison the shared weights
+                    skipped += 1
+                    continue
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(self.supernet.parameters(), 1.0)
+                masked_step(self.supernet, opt)
+                losses.append(float(loss.detach()))
+                if progress is not None:
+                    progress(step + 1, losses[-1])
+        seconds = time.perf_counter() - start
+        log.info("supernet warm-up: %d steps in %.1f s, last loss %.3f, %d non-finite skipped", steps, seconds,
+                 losses[-1] if losses else float("nan"), skipped)
+        return {"steps": steps, "seconds": seconds, "losses": losses, "skipped": skipped}
+
+    def save(self, path) -> None:
+        """Atomically write the supernet weights (a crash never leaves a half-written file)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        torch.save({"state_dict": self.supernet.state_dict(), "base": self.base.to_json()}, tmp)
+        os.replace(tmp, path)
+
+    def load(self, path) -> None:
+        doc = torch.load(path, map_location="cpu", weights_only=True)
+        if doc["base"] != self.base.to_json():
+            raise ValueError(f"supernet checkpoint {path} was made for another base architecture")
+        self.supernet.load_state_dict(doc["state_dict"])
+
+    # ---- candidates ----
+    def candidate_seed(self, arch: ArchConfig) -> int:
+        return (int(arch.fingerprint(), 16) ^ self.seed) % (2 ** 62)
+
+    def train_child(self, model: torch.nn.Module, steps: int, seed: int,
+                    optimizer: Optional[torch.optim.Optimizer] = None) -> list[float]:
+        """``steps`` MLM steps of ``model`` (AdamW at child_lr unless ``optimizer``), batches/masks/dropout
+        from ``seed``; the training losses."""
+        opt = optimizer or adamw(model, lr=self.cfg.child_lr, weight_decay=0.01)
+        gen, losses = _generator(seed), []
+        model.train()
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            for _ in range(steps):
+                losses.append(mlm_step(model, self._batch(gen), opt, self.data.masking, generator=gen))
+        return losses
+
+    def score(self, model: torch.nn.Module) -> float:
+        """Held-out MLM loss with masks fixed by the run seed (comparable across candidates)."""
+        return evaluate_mlm(model, self.data.heldout, batch_size=64, seed=self.seed, masking=self.data.masking)["loss"]
+
+    def __call__(self, arch: ArchConfig) -> tuple[float, dict]:
+        start = time.perf_counter()
+        child = self.supernet.extract(arch)
+        reason = self.constraints.latency_violation(child, seed=self.seed)
+        if reason is not None:
+            raise CandidateFailed(reason)
+        losses = self.train_child(child, self.cfg.child_steps, self.candidate_seed(arch))
+        trained = time.perf_counter()
+        loss = self.score(child)
+        end = time.perf_counter()
+        return loss, {"train_seconds": trained - start, "eval_seconds": end - trained,
+                      "train_loss_first": losses[0] if losses else None,
+                      "train_loss_last": losses[-1] if losses else None}

@@ -1,0 +1,164 @@
+"""``autobert search | rankcorr | report``: argument parsing, progress bars and printing.
+
+The library (``run_search``, ``run_rankcorr``, ``write_report``) only logs; this module prints.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+
+def add_commands(sub) -> None:
+    """Register the search subcommands on an argparse subparsers object."""
+    s = sub.add_parser("search", help="OP-NAS architecture search (new run or --resume)")
+    s.add_argument("--out", help="new run folder")
+    s.add_argument("--resume", metavar="RUN_DIR", help="continue the search in RUN_DIR")
+    s.add_argument("--preset", default="tiny", help="search preset: tiny (CPU minutes) or small")
+    s.add_argument("--config", help="JSON file overriding SearchConfig fields (nested groups as objects)")
+    s.add_argument("--budget", type=int, help="candidates to finish (status done), resumes included")
+    s.add_argument("--corpus", help="MLM text file or folder")
+    s.add_argument("--vocab", help="WordPiece vocab.txt")
+    s.add_argument("--seed", type=int)
+    s.add_argument("--strategy", choices=("opnas", "evolution", "random"))
+    s.add_argument("--executor", choices=("local", "ray"))
+    s.add_argument("--address", help="Ray cluster address (default: a local Ray instance)")
+    s.add_argument("--workers", type=int, help="Ray workers")
+    s.add_argument("--fitness", choices=("mlm", "toy"), help="toy: training-free fitness (testing)")
+    s.add_argument("--no-report", action="store_true", help="do not write report.html at the end")
+    s.add_argument("--no-progress", action="store_true", help="no progress bars")
+    s.set_defaults(func=_search)
+
+    r = sub.add_parser("rankcorr", help="rank correlation of the BIWS proxy with stand-alone training")
+    r.add_argument("--out", required=True, help="folder for rankcorr.json")
+    r.add_argument("--run", help="reuse this search run's config and supernet")
+    r.add_argument("--preset", default="tiny")
+    r.add_argument("--config", help="JSON file overriding SearchConfig fields")
+    r.add_argument("--corpus")
+    r.add_argument("--vocab")
+    r.add_argument("--archs", type=int, default=20, help="M: architectures sampled")
+    r.add_argument("--steps", type=int, default=300, help="S: stand-alone training steps each")
+    r.add_argument("--eval-every", type=int, default=25, help="held-out evaluation interval (stand-alone)")
+    r.add_argument("--k", type=int, default=5, help="k of NDCG@k")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--no-progress", action="store_true")
+    r.set_defaults(func=_rankcorr)
+
+    p = sub.add_parser("report", help="HTML report of one or more search runs")
+    p.add_argument("runs", nargs="+", metavar="RUN_DIR")
+    p.add_argument("--out", help="HTML file (default: RUN_DIR/report.html of the first run)")
+    p.set_defaults(func=_report)
+
+
+def _config_from_args(args):
+    from autobert.search.config import SearchConfig
+    changes = json.loads(Path(args.config).read_text()) if args.config else {}
+    for name in ("budget", "corpus", "vocab", "seed", "executor", "address", "workers", "fitness"):
+        value = getattr(args, name, None)
+        if value is not None:
+            changes[name] = value
+    if getattr(args, "strategy", None):
+        changes["evolution"] = {**changes.get("evolution", {}), "strategy": args.strategy}
+    return SearchConfig.preset(args.preset, **changes)
+
+
+class _Progress:
+    """tqdm bars for the warm-up and the candidates."""
+
+    def __init__(self, disable: bool):
+        from tqdm.auto import tqdm
+        self.tqdm, self.disable, self.bars, self.failed = tqdm, disable, {}, 0
+
+    def _bar(self, name: str, total: int, unit: str, initial: int = 0):
+        if name not in self.bars:
+            self.bars[name] = self.tqdm(total=total, initial=initial, desc=name, unit=unit, disable=self.disable,
+                                        file=sys.stderr, dynamic_ncols=True)
+        return self.bars[name]
+
+    def __call__(self, event: str, **info) -> None:
+        if event == "warmup":
+            bar = self._bar("supernet warm-up", info["total"], "step")
+            bar.update(1)
+            bar.set_postfix(loss=f"{info['loss']:.3f}")
+        elif event == "candidate":
+            bar = self._bar("candidates", info["budget"], "cand", initial=info["done"] - (info["status"] == "done"))
+            if info["status"] == "done":
+                bar.update(1)
+            else:
+                self.failed += 1
+            bar.set_postfix(best=f"{info['best']:.4f}" if info["best"] is not None else "-", failed=self.failed)
+        elif event == "arch":
+            bar = self._bar("architectures", info["total"], "arch")
+            bar.update(1)
+            bar.set_postfix(proxy=f"{info['proxy']:.3f}", alone=f"{info['standalone']:.3f}")
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()
+
+
+def _search(args) -> int:
+    from autobert.search.runner import run_search
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if bool(args.out) == bool(args.resume):
+        print("error: give exactly one of --out RUN_DIR (new search) or --resume RUN_DIR", file=sys.stderr)
+        return 2
+    progress = _Progress(args.no_progress)
+    try:
+        if args.resume:
+            summary = run_search(args.resume, resume=True, budget=args.budget, progress=progress)
+        else:
+            summary = run_search(args.out, _config_from_args(args), progress=progress)
+    except (ValueError, FileNotFoundError, FileExistsError) as e:
+        progress.close()
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    progress.close()
+    print(f"search {summary.run_dir}: {summary.done} done, {summary.failed} failed (stopped: {summary.stopped})")
+    if summary.best is not None:
+        print(f"best fitness (lower is better) {summary.best['fitness']:.4f}, {summary.best['params']} parameters, "
+              f"fingerprint {summary.best['fingerprint']}:")
+        for i, layer in enumerate(summary.best["layers"]):
+            print(f"  layer {i}: {layer}")
+    print(f"best architectures: {summary.run_dir / 'best.json'}; Pareto front: {summary.run_dir / 'pareto.json'}")
+    if not args.no_report:
+        from autobert.report import write_report
+        print(f"report: {write_report([summary.run_dir])}")
+    return 0
+
+
+def _rankcorr(args) -> int:
+    from autobert.search.config import SearchConfig
+    from autobert.search.rankstudy import run_rankcorr
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        config = (SearchConfig.load(Path(args.run) / "config.json") if args.run else _config_from_args(args))
+    except (ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    progress = _Progress(args.no_progress)
+    result = run_rankcorr(args.out, config, n_archs=args.archs, steps=args.steps, eval_every=args.eval_every,
+                          run_dir=args.run, k=args.k, seed=args.seed, progress=progress)
+    progress.close()
+    st, cost = result["stats"], result["cost"]
+    for name in ("kendall_tau", "spearman_rho", f"ndcg@{st['k']}"):
+        lo, hi = st[name + "_ci"]
+        base = st["params_baseline"][name]
+        print(f"{name:>13}: {st[name]:+.3f}  95% CI [{lo:+.3f}, {hi:+.3f}]   (#params ranker: {base:+.3f})")
+    print(f"BIWS evaluation vs training from scratch to the same held-out loss: median {cost['median_speedup']:.1f}x "
+          f"cheaper ({cost['never_reached']} of {st['n']} never reached it in {args.steps} steps)")
+    print(f"details: {Path(args.out) / 'rankcorr.json'}")
+    return 0
+
+
+def _report(args) -> int:
+    from autobert.report import write_report
+    try:
+        path = write_report(args.runs, out=args.out)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"report: {path}")
+    return 0

@@ -1,0 +1,126 @@
+"""Mutations of whole architectures: intra-layer graph edits and inter-layer changes.
+
+An *arm* is what the operation priority chooses between:
+
+- an op from ``autobert.graph.MUTATION_OPS``: insert it into, or replace an op of, one attention
+  layer's graph (``mutate_with_info`` with that op);
+- ``"delete"`` / ``"rewire"``: delete an op of / rewire an input of one attention graph;
+- ``"flip"``: turn one layer attention <-> conv (a new conv layer gets a random kernel, a new
+  attention layer a graph drawn from the space);
+- ``"kernel"``: give one conv layer another kernel size.
+
+Structural arms compete in the same UCB as the ops, so the search also learns how often changing
+a layer's type or kernel pays off.
+"""
+from __future__ import annotations
+
+import dataclasses
+import random
+from typing import Optional, Sequence
+
+from autobert.graph import MUTATION_OPS, GraphError, mutate_with_info
+from autobert.model.config import AttentionLayer, ConvLayer, LayerChoice
+from autobert.model.space import SearchSpace
+
+GRAPH_ARMS = ("delete", "rewire")
+LAYER_ARMS = ("flip", "kernel")
+ARMS: tuple[str, ...] = tuple(MUTATION_OPS) + GRAPH_ARMS + LAYER_ARMS
+
+Layers = tuple[LayerChoice, ...]
+
+
+class MutationError(ValueError):
+    """No mutation with the requested arm exists for this architecture."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ArchMutation:
+    """What a mutation did: the arm, the graph mutation kind (insert/replace/delete/rewire/flip/kernel)
+    and the layer it changed."""
+
+    arm: str
+    kind: str
+    layer: int
+
+
+def _attention_layers(layers: Layers) -> list[int]:
+    return [i for i, lay in enumerate(layers) if isinstance(lay, AttentionLayer)]
+
+
+def _conv_layers(layers: Layers) -> list[int]:
+    return [i for i, lay in enumerate(layers) if isinstance(lay, ConvLayer)]
+
+
+def feasible_arms(layers: Sequence[LayerChoice], space: SearchSpace) -> list[str]:
+    """Arms that can apply to ``layers`` at all (a cheap structural check; an op arm may still fail)."""
+    layers = tuple(layers)
+    out: list[str] = []
+    if _attention_layers(layers):
+        out += list(MUTATION_OPS) + list(GRAPH_ARMS)
+    can_flip = (space.conv_prob > 0 and space.kernel_sizes) or space.conv_prob < 1
+    if can_flip:
+        out.append("flip")
+    if _conv_layers(layers) and len(space.kernel_sizes) > 1:
+        out.append("kernel")
+    return out
+
+
+def _with(layers: Layers, i: int, new: LayerChoice) -> Layers:
+    return layers[:i] + (new,) + layers[i + 1:]
+
+
+def _graph_mutation(layers: Layers, arm: str, rng: random.Random, space: SearchSpace):
+    order = _attention_layers(layers)
+    rng.shuffle(order)
+    op, kind = (None, arm) if arm in GRAPH_ARMS else (arm, None)
+    for i in order:  # the first attention layer where the arm applies
+        try:
+            graph, info = mutate_with_info(layers[i].graph, rng, kind=kind, op=op, max_nodes=space.max_nodes)
+        except GraphError:
+            continue
+        return _with(layers, i, AttentionLayer(graph)), ArchMutation(arm, info.kind, i)
+    raise MutationError(f"arm {arm!r} applies to no attention layer")
+
+
+def _flip(layers: Layers, rng: random.Random, space: SearchSpace):
+    candidates = [i for i, lay in enumerate(layers)
+                  if (isinstance(lay, AttentionLayer) and space.conv_prob > 0 and space.kernel_sizes)
+                  or (isinstance(lay, ConvLayer) and space.conv_prob < 1)]
+    if not candidates:
+        raise MutationError("no layer can flip between attention and conv in this space")
+    i = rng.choice(candidates)
+    if isinstance(layers[i], AttentionLayer):
+        return _with(layers, i, ConvLayer(rng.choice(space.kernel_sizes))), ArchMutation("flip", "flip", i)
+    return _with(layers, i, AttentionLayer(space.sample_graph(rng))), ArchMutation("flip", "flip", i)
+
+
+def _kernel(layers: Layers, rng: random.Random, space: SearchSpace):
+    convs = _conv_layers(layers)
+    if not convs or len(space.kernel_sizes) < 2:
+        raise MutationError("no conv layer, or a single kernel size in the space")
+    i = rng.choice(convs)
+    k = rng.choice([k for k in space.kernel_sizes if k != layers[i].kernel])
+    return _with(layers, i, ConvLayer(k)), ArchMutation("kernel", "kernel", i)
+
+
+def mutate_arch(layers: Sequence[LayerChoice], arm: str, rng: random.Random,
+                space: SearchSpace) -> tuple[Layers, ArchMutation]:
+    """A child of ``layers`` changed by ``arm`` (see the module docstring); MutationError when impossible."""
+    layers = tuple(layers)
+    if arm in MUTATION_OPS or arm in GRAPH_ARMS:
+        return _graph_mutation(layers, arm, rng, space)
+    if arm == "flip":
+        return _flip(layers, rng, space)
+    if arm == "kernel":
+        return _kernel(layers, rng, space)
+    raise MutationError(f"unknown arm {arm!r}; arms are {ARMS}")
+
+
+def describe_layers(layers: Sequence[LayerChoice]) -> list[str]:
+    """One string per layer: the graph expression or ``conv k=K``."""
+    return [f"conv k={lay.kernel}" if isinstance(lay, ConvLayer) else lay.graph.to_expr() for lay in layers]
+
+
+def arm_of(op: Optional[str]) -> Optional[str]:
+    """The arm stored for a candidate (None for an initial or random individual)."""
+    return op if op in ARMS else None

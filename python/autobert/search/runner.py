@@ -1,0 +1,238 @@
+"""``run_search``: the search loop over a run folder — propose, check, evaluate, record, resume.
+
+Run folder: ``config.json`` (the frozen SearchConfig), ``search.sqlite`` (every candidate, see
+``SearchStore``), ``supernet/warmup.pt`` (the warmed-up BIWS supernet), ``best.json`` and
+``pareto.json``. The database is the only state: on ``resume`` interrupted evaluations go back to
+pending (and are evaluated again), finished ones are kept, and the evolution state is rebuilt by
+replaying the finished results in the order they arrived.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from pathlib import Path
+from typing import Callable, Optional
+
+from autobert.graph import AUTOBERT_ZERO, library
+from autobert.model.config import ArchConfig, AttentionLayer
+from autobert.model.space import SearchSpace
+from autobert.search.config import SearchConfig
+from autobert.search.evolution import Evolution
+from autobert.search.executor import make_executor
+from autobert.search.mutation import ARMS
+from autobert.search.outcome import Outcome
+from autobert.search.priority import OpPriority
+from autobert.search.results import write_results
+from autobert.search.store import SearchStore
+
+log = logging.getLogger(__name__)
+
+CONFIG_FILE, DB_FILE, SUPERNET_FILE = "config.json", "search.sqlite", "supernet/warmup.pt"
+TOY_VOCAB = 128  # vocabulary of the architectures a toy (training-free) search describes
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchSummary:
+    run_dir: Path
+    done: int
+    failed: int
+    best: Optional[dict]   # the best candidate (see results.candidate_summary)
+    stopped: str           # "budget" | "proposal limit"
+
+
+def search_space(config: SearchConfig) -> SearchSpace:
+    e = config.evolution
+    return SearchSpace(config.model.n_layers, graphs=tuple(library.values()), kernel_sizes=e.kernel_sizes,
+                       max_nodes=e.max_nodes, conv_prob=e.conv_prob, random_graph_prob=e.random_graph_prob,
+                       mutation_prob=0.5)
+
+
+def base_arch(config: SearchConfig, vocab_size: int) -> ArchConfig:
+    m = config.model
+    return ArchConfig(layers=(AttentionLayer(library["standard"]),) * m.n_layers, vocab_size=vocab_size,
+                      hidden=m.hidden, heads=m.heads, ffn=m.ffn, max_positions=m.max_positions, dropout=m.dropout)
+
+
+def seed_architectures(config: SearchConfig) -> list[tuple]:
+    """Standard BERT, then every AutoBERT-Zero library graph in all layers."""
+    n = config.model.n_layers
+    return [(AttentionLayer(library[name]),) * n for name in ("standard", *AUTOBERT_ZERO)]
+
+
+def build_engine(config: SearchConfig, base: ArchConfig) -> Evolution:
+    e = config.evolution
+    priority = OpPriority(ARMS, c=e.ucb_c, temperature=e.temperature, failure_penalty=e.failure_penalty)
+    return Evolution(base, search_space(config), e.strategy, e.population_size, e.sample_size, config.seed,
+                     priority, seeds=seed_architectures(config))
+
+
+def replay_engine(engine: Evolution, store: SearchStore) -> None:
+    """Rebuild the evolution state (population, op statistics) from the finished rows."""
+    engine.replay([{"fingerprint": r["fingerprint"], "layers": ArchConfig.from_json(r["arch_json"]).layers,
+                    "fitness": r["fitness"] if r["status"] == "done" else None, "parent": r["parent"],
+                    "arm": r["op"], "generation": r["generation"]} for r in store.finished()])
+
+
+class EvaluatorFactory:
+    """Picklable: builds a run's evaluator (a Ray worker calls it once)."""
+
+    def __init__(self, config: SearchConfig, run_dir):
+        self.config_json, self.run_dir = config.to_json(), str(run_dir)
+
+    def __call__(self):
+        config = SearchConfig.from_dict(json.loads(self.config_json))
+        if config.fitness == "toy":
+            from autobert.search.toy import OpCountFitness
+            return OpCountFitness()
+        evaluator = _biws_evaluator(config)
+        evaluator.load(Path(self.run_dir) / SUPERNET_FILE)
+        return evaluator
+
+
+def _biws_evaluator(config: SearchConfig):
+    from autobert.search.biws import BIWSEvaluator, load_mlm_data
+    data = load_mlm_data(config.corpus, config.vocab, config.biws, config.seed)
+    base = base_arch(config, data.vocab_size)
+    return BIWSEvaluator(base, search_space(config), data, config.biws, config.seed, config.constraints)
+
+
+def _open_run(run_dir: Path, config: Optional[SearchConfig], resume: bool, budget: Optional[int]) -> SearchConfig:
+    path = run_dir / CONFIG_FILE
+    if resume:
+        if not path.exists():
+            raise FileNotFoundError(f"{run_dir} is not a search run folder (no {CONFIG_FILE}); nothing to resume")
+        config = SearchConfig.load(path)
+    else:
+        if config is None:
+            raise ValueError("a new search needs a SearchConfig")
+        if (run_dir / DB_FILE).exists():
+            raise FileExistsError(f"{run_dir} already holds a search; resume it (--resume) or choose another folder")
+        run_dir.mkdir(parents=True, exist_ok=True)
+    if budget is not None and budget != config.budget:
+        config = config.replace(budget=budget)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(config.to_json())
+    tmp.replace(path)
+    return config
+
+
+def _prepare_evaluator(config: SearchConfig, run_dir: Path, store: SearchStore, progress) -> tuple[Callable, int]:
+    """(evaluator factory for the executor, vocabulary size); warms the supernet up if not yet done."""
+    if config.fitness == "toy":
+        return EvaluatorFactory(config, run_dir), TOY_VOCAB
+    evaluator = _biws_evaluator(config)
+    ckpt = run_dir / SUPERNET_FILE
+    if ckpt.exists():
+        evaluator.load(ckpt)
+    else:  # an interrupted warm-up starts over: it is seeded, so it ends with the same weights
+        total = config.biws.warmup_steps
+        stats = evaluator.warm_up(progress=lambda s, loss: progress("warmup", step=s, total=total, loss=loss))
+        evaluator.save(ckpt)
+        store.set_meta("warmup", {k: stats[k] for k in ("steps", "seconds", "skipped")} | {"losses": stats["losses"]})
+    factory = (lambda: evaluator) if config.executor == "local" else EvaluatorFactory(config, run_dir)
+    return factory, evaluator.base.vocab_size
+
+
+def run_search(run_dir, config: Optional[SearchConfig] = None, *, resume: bool = False, budget: Optional[int] = None,
+               progress: Optional[Callable[..., None]] = None,
+               evaluator_factory: Optional[Callable[[], Callable]] = None) -> SearchSummary:
+    """Run (or ``resume``) the search in ``run_dir`` until ``budget`` candidates are done.
+
+    Args:
+        config: the new run's config (ignored on resume: config.json is read).
+        budget: overrides the config's budget (e.g. to extend a finished run).
+        progress: called as ``progress(event, **info)`` with events "warmup", "candidate".
+        evaluator_factory: replaces the configured evaluator (tests: failing or toy fitness).
+    """
+    run_dir = Path(run_dir)
+    config = _open_run(run_dir, config, resume, budget)
+    progress = progress or (lambda event, **info: None)
+    with SearchStore(run_dir / DB_FILE) as store:
+        requeued = store.requeue_running()
+        if requeued:
+            log.info("resume: %d interrupted evaluation(s) will run again", requeued)
+        if evaluator_factory is not None:
+            factory, vocab = evaluator_factory, TOY_VOCAB
+        else:
+            factory, vocab = _prepare_evaluator(config, run_dir, store, progress)
+        engine = build_engine(config, base_arch(config, vocab))
+        replay_engine(engine, store)
+        executor = make_executor(config.executor, factory, config.workers, config.address)
+        try:
+            stopped = _Loop(config, store, engine, executor, progress).run()
+        finally:
+            executor.close()
+        results = write_results(run_dir, store)
+        return SearchSummary(run_dir, store.count("done"), store.count("failed"),
+                             results["best"][0] if results["best"] else None, stopped)
+
+
+class _Loop:
+    """Keeps the executor busy until the budget is met; the driver alone writes the database."""
+
+    def __init__(self, config: SearchConfig, store: SearchStore, engine: Evolution, executor, progress):
+        self.config, self.store, self.engine, self.executor, self.progress = config, store, engine, executor, progress
+        self.known = store.fingerprints()
+        self.queue = [r["id"] for r in store.pending()]  # interrupted or never started: first
+        self.next_index = store.next_index()
+
+    def run(self) -> str:
+        budget = self.config.budget
+        while True:
+            done = self.store.count("done")
+            stopped = None
+            while self.executor.in_flight < self.executor.capacity and done + self.executor.in_flight < budget:
+                index = self._next_candidate()
+                if index is None:
+                    stopped = "proposal limit"
+                    break
+                self._submit(index)
+            if self.executor.in_flight == 0:
+                if stopped:
+                    log.warning("stopping: %d proposals made (limit %d) but only %d of %d candidates done",
+                                self.next_index, self.config.proposal_limit, done, budget)
+                return stopped or "budget"
+            for index, outcome in self.executor.wait():
+                self._record(index, outcome)
+
+    def _next_candidate(self) -> Optional[int]:
+        if self.queue:
+            return self.queue.pop(0)
+        if self.next_index >= self.config.proposal_limit:
+            return None
+        p = self.engine.propose(self.next_index, self.known.__contains__)
+        arch = self.engine.arch(p.layers)
+        self.store.add(p.index, p.fingerprint, arch.to_json(), params=arch.num_parameters("mlm"),
+                       flops=arch.flops(self.config.constraints.seq_len), parent=p.parent, op=p.arm, kind=p.kind,
+                       layer=p.layer, generation=p.generation)
+        self.known.add(p.fingerprint)
+        self.next_index += 1
+        return p.index
+
+    def _row(self, index: int):
+        return self.store.db.execute("SELECT * FROM candidates WHERE id=?", (index,)).fetchone()
+
+    def _submit(self, index: int) -> bool:
+        """Start evaluating candidate ``index``; a constraint violation fails it at once instead."""
+        row = self._row(index)
+        reason = self.config.constraints.static_violation(ArchConfig.from_json(row["arch_json"]))
+        if reason is not None:
+            self._record(index, Outcome("failed", reason=reason))
+            return False
+        self.store.start(index)
+        self.executor.submit(index, row["arch_json"])
+        return True
+
+    def _record(self, index: int, outcome: Outcome) -> None:
+        row = self._row(index)
+        layers = ArchConfig.from_json(row["arch_json"]).layers
+        reward = self.engine.tell(row["fingerprint"], layers, outcome.fitness, row["parent"], row["op"],
+                                  row["generation"])
+        metrics = dict(outcome.metrics, seconds=outcome.seconds)
+        self.store.finish(index, outcome.status, fitness=outcome.fitness, reason=outcome.reason, metrics=metrics,
+                          reward=reward)
+        best = self.engine.best
+        self.progress("candidate", index=index, status=outcome.status, fitness=outcome.fitness, reason=outcome.reason,
+                      done=self.store.count("done"), budget=self.config.budget,
+                      best=None if best is None else best.fitness)
