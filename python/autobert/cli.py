@@ -56,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     show.set_defaults(func=_graph_show)
     g.add_parser("list", help="list the graph library").set_defaults(func=_graph_list)
     sub.add_parser("info", help="show versions and which kernels are built").set_defaults(func=_info)
+    from autobert.train.cli import add_commands as add_train_commands  # pretrain, finetune, glue
+    add_train_commands(sub)
     from autobert.search.cli import add_commands as add_search_commands  # search, rankcorr, report
     add_search_commands(sub)
     return p
