@@ -1,0 +1,148 @@
+"""Searched-vs-BERT experiment: a BERT baseline against the AutoBERT-Zero library architecture at
+equal parameter count and equal pretraining budget, then GLUE fine-tuning of both.
+
+    python -m autobert.experiments.bert_vs_abz --corpus WIKITEXT_DIR --glue-dir GLUE_DIR \\
+        --vocab VOCAB_TXT --out runs/bert_vs_abz
+
+1. Tokenize the corpus once into blocks; one seeded held-out split serves both models.
+2. Pretrain each model for the same steps x batch x seq_len tokens (same config, same seed, same data
+   order and masks: only the architecture differs).
+3. Fine-tune each on every GLUE task with a train split (``finetune_glue``), several seeds.
+4. Write ``comparison.json`` and ``comparison.md`` into ``--out``.
+
+Finished stages are reused when the command is run again (a pretraining run resumes from its
+checkpoint; a finished GLUE suite is read back), so an interrupted experiment continues.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+from autobert.model import ArchConfig, AttentionLayer
+from autobert.graph import library
+from autobert.train import PretrainConfig, WordPieceTokenizer, load_corpus, pretrain, split_blocks
+from autobert.train.archs import abz_layers, match_ffn
+from autobert.train.checkpoint import find_checkpoint
+from autobert.train.finetune import FinetuneConfig
+from autobert.train.glue_suite import finetune_glue
+
+from .report import comparison_markdown
+
+log = logging.getLogger("autobert.experiments.bert_vs_abz")
+
+TASKS = ("cola", "sst2", "mrpc", "stsb", "qnli", "rte", "wnli")
+
+
+def architectures(layers: int, hidden: int, heads: int, ffn: int, vocab_size: int, seq_len: int) -> dict:
+    """{"bert": all-standard-attention, "abz": AutoBERT-Zero mix with FFN matched to BERT's parameters}."""
+    sizes = dict(hidden=hidden, heads=heads, ffn=ffn, vocab_size=vocab_size, max_positions=seq_len)
+    bert = ArchConfig(layers=tuple(AttentionLayer(library["standard"]) for _ in range(layers)), **sizes)
+    abz = match_ffn(ArchConfig(layers=abz_layers(layers), **sizes), bert.num_parameters())
+    return {"bert": bert, "abz": abz}
+
+
+def _pretrain_one(name, arch, data, pcfg, tok, out: Path) -> dict:
+    run = out / name / "pretrain"
+    summary_file = run / "summary.json"
+    if summary_file.is_file():
+        log.info("%s: pretraining already done (%s)", name, run)
+    else:
+        resume = run.is_dir() and find_checkpoint(run) is not None
+        pretrain(arch, data, pcfg, run, tokenizer=tok, resume=resume,
+                 progress=lambda step, rec: log.info("%s step %d loss %.4f", name, step, rec["loss"])
+                 if step % pcfg.log_interval == 0 else None)
+    return json.loads(summary_file.read_text())
+
+
+def _glue_one(name, fcfg, tok, glue_dir, out: Path) -> dict:
+    folder = out / name / "glue"
+    done = folder / "results.json"
+    if done.is_file() and json.loads(done.read_text()).get("finetune_config") == fcfg.to_dict():
+        log.info("%s: GLUE already done (%s)", name, folder)
+        return json.loads(done.read_text())
+    doc = finetune_glue(out / name / "pretrain", glue_dir, tok, fcfg, folder, tasks=TASKS,
+                        progress=lambda ev: log.info("%s %s lr=%g seed=%d dev %s (%.0f s)", name, ev["task"], ev["lr"],
+                                                     ev["seed"], ev["dev"], ev["seconds"])
+                        if ev["event"] == "run_done" else None)
+    doc["finetune_config"] = fcfg.to_dict()
+    done.write_text(json.dumps(doc, indent=2) + "\n")
+    return doc
+
+
+def run(args) -> dict:
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    tok = WordPieceTokenizer.from_file(args.vocab)
+    pcfg = PretrainConfig(steps=args.steps, batch_size=args.batch_size, seq_len=args.seq_len, lr=args.lr,
+                          warmup_ratio=0.1, eval_interval=args.eval_interval, log_interval=10,
+                          checkpoint_interval=args.eval_interval, holdout_fraction=0.05, seed=args.seed)
+    fcfg = FinetuneConfig(lr=args.ft_lr, epochs=args.epochs, batch_size=32, max_length=args.max_length,
+                          seeds=tuple(range(args.seeds)), max_train_examples=args.max_train_examples)
+    blocks = load_corpus(args.corpus, tok, pcfg.seq_len)
+    data = split_blocks(blocks, pcfg.holdout_fraction, pcfg.seed)
+    archs = architectures(args.layers, args.hidden, args.heads, args.ffn, tok.vocab_size, pcfg.seq_len)
+    for name, arch in archs.items():
+        (out / name).mkdir(exist_ok=True)
+        (out / name / "arch.json").write_text(arch.to_json(indent=2) + "\n")
+        log.info("%s: %d backbone parameters\n%s", name, arch.num_parameters(), arch.describe())
+    results = {"setup": {"args": vars(args), "pretrain_config": pcfg.to_dict(), "finetune_config": fcfg.to_dict(),
+                         "corpus_blocks": int(blocks.shape[0]), "train_blocks": int(data[0].shape[0]),
+                         "held_out_blocks": int(data[1].shape[0]),
+                         "pretrain_tokens": pcfg.steps * pcfg.batch_size * pcfg.seq_len},
+               "models": {}}
+    for name, arch in archs.items():
+        t = time.perf_counter()
+        pre = _pretrain_one(name, arch, data, pcfg, tok, out)
+        t_pre = time.perf_counter() - t
+        t = time.perf_counter()
+        glue = _glue_one(name, fcfg, tok, args.glue_dir, out)
+        results["models"][name] = {
+            "layers": arch.describe().splitlines(), "ffn": arch.ffn,
+            "backbone_parameters": arch.num_parameters(), "mlm_parameters": arch.num_parameters("mlm"),
+            "pretrain": pre, "pretrain_call_s": t_pre, "glue_call_s": time.perf_counter() - t,
+            "glue": {k: glue[k] for k in ("tasks", "skipped", "glue_dev_average")}}
+    results["wall_s"] = time.perf_counter() - t0
+    (out / "comparison.json").write_text(json.dumps(results, indent=2) + "\n")
+    (out / "comparison.md").write_text(comparison_markdown(results) + "\n")
+    return results
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m autobert.experiments.bert_vs_abz", description=__doc__.split("\n")[0])
+    p.add_argument("--corpus", required=True, help="pretraining text: a file or folder (WikiText-2 valid+test)")
+    p.add_argument("--glue-dir", required=True, help="GLUE data root (glue_data/)")
+    p.add_argument("--vocab", required=True, help="BERT vocab.txt")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--layers", type=int, default=4)
+    p.add_argument("--hidden", type=int, default=128)
+    p.add_argument("--heads", type=int, default=2)
+    p.add_argument("--ffn", type=int, default=512, help="BERT's FFN width (the abz model's is matched)")
+    p.add_argument("--seq-len", type=int, default=128)
+    p.add_argument("--steps", type=int, default=250, help="pretraining steps (both models)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=1e-3, help="pretraining peak lr")
+    p.add_argument("--eval-interval", type=int, default=50)
+    p.add_argument("--ft-lr", type=float, default=1e-4)
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--max-length", type=int, default=128)
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--max-train-examples", type=int, default=2000, help="seeded subsample of large train sets")
+    p.add_argument("--seed", type=int, default=0)
+    return p
+
+
+def main(argv=None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    results = run(args)
+    print(comparison_markdown(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
