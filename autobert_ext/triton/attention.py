@@ -39,8 +39,9 @@ def reference_streaming_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Ten
     return p @ v
 
 
-def _module(score: Program, score_bwd: Optional[Program], norm: str, dtype: str,
-            config: AttentionConfig, autotune: bool):
+def module_for(score: Program, score_bwd: Optional[Program], norm: str, dtype: str,
+               config: AttentionConfig, autotune: bool):
+    """The generated module (``attn_fwd``; ``attn_bwd_dkdv`` / ``attn_bwd_dq`` when score_bwd is given)."""
     spec = {"score": encode(score), "score_bwd": encode(score_bwd) if score_bwd is not None else None,
             "norm": norm, "dtype": dtype, "autotune": autotune,
             "config": None if autotune else dataclasses.asdict(config)}
@@ -55,11 +56,13 @@ def _mask_args(km: Optional[torch.Tensor], dummy: torch.Tensor):
     return km, km.stride(0), km.stride(1), True
 
 
-def _forward(mod, q, k, v, km, softmax: bool):
+def launch_forward(mod, q, k, v, km, softmax: bool):
     """q (B, H, M, dk), k (B, H, N, dk), v (B, H, N, dv) -> out (B, H, M, dv), lse (B, H, M) fp32."""
     triton = rt.require_triton()
     B, H, M, DQK = q.shape
     N, DV = k.shape[2], v.shape[3]
+    if B * H > 65535:  # grid axis 1 limit on CUDA
+        raise ValueError(f"{_WHERE}: B * H = {B * H} exceeds 65535; split the batch")
     o = torch.empty((B, H, M, DV), dtype=q.dtype, device=q.device)
     lse = torch.empty((B, H, M), dtype=torch.float32, device=q.device) if softmax else o
     if o.numel() == 0:
@@ -75,7 +78,7 @@ def _forward(mod, q, k, v, km, softmax: bool):
     return o, lse
 
 
-def _backward(mod, q, k, v, o, lse, km, do, softmax: bool, need_q: bool, need_kv: bool):
+def launch_backward(mod, q, k, v, o, lse, km, do, softmax: bool, need_q: bool, need_kv: bool):
     """Gradients (dq, dk, dv) shaped as q, k, v (None where not needed)."""
     triton = rt.require_triton()
     B, H, M, DQK = q.shape
@@ -108,7 +111,7 @@ def _backward(mod, q, k, v, o, lse, km, do, softmax: bool, need_q: bool, need_kv
 class _StreamingAttention(torch.autograd.Function):
     @staticmethod
     def forward(ctx, q, k, v, km, mod, softmax):
-        o, lse = _forward(mod, q, k, v, km, softmax)
+        o, lse = launch_forward(mod, q, k, v, km, softmax)
         ctx.save_for_backward(q, k, v, o, lse, km)
         ctx.mod, ctx.softmax = mod, softmax
         return o
@@ -122,7 +125,7 @@ class _StreamingAttention(torch.autograd.Function):
                                "it was None in the forward call")
         q, k, v, o, lse, km = ctx.saved_tensors
         need = ctx.needs_input_grad
-        dq, dk, dv = _backward(mod, q, k, v, o, lse, km, do, ctx.softmax, need[0], need[1] or need[2])
+        dq, dk, dv = launch_backward(mod, q, k, v, o, lse, km, do, ctx.softmax, need[0], need[1] or need[2])
         return dq, dk, dv, None, None, None
 
 
@@ -165,5 +168,5 @@ def triton_streaming_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor
     rt.require_triton()
     if config is None:
         config = default_attention_config(rt.next_pow2(max(q.shape[3], v.shape[3]), 16))
-    mod = _module(score, score_bwd, norm, dtype, config, autotune)
+    mod = module_for(score, score_bwd, norm, dtype, config, autotune)
     return _StreamingAttention.apply(q, k, v, km, mod, norm == "softmax")

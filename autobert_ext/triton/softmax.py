@@ -32,7 +32,8 @@ def reference_fused_softmax(pre: Optional[Program], post: Optional[Program], inp
     return run_program(post, [y])[0] if post is not None else y
 
 
-def _module(pre, pre_bwd, post, post_bwd, n_inputs, dtype, config: RowConfig, backward: bool):
+def module_for(pre, pre_bwd, post, post_bwd, n_inputs, dtype, config: RowConfig, backward: bool):
+    """The generated module (``softmax_fwd``, and ``softmax_bwd`` when ``backward``) for these programs."""
     enc = lambda p: encode(p) if p is not None else None  # noqa: E731
     meta = dict(MAX_BLOCK=config.max_row_block, num_warps=config.num_warps)
     spec = {"pre": enc(pre), "pre_bwd": enc(pre_bwd), "post": enc(post), "post_bwd": enc(post_bwd),
@@ -42,33 +43,46 @@ def _module(pre, pre_bwd, post, post_bwd, n_inputs, dtype, config: RowConfig, ba
 
 
 def _launch_args(mod, x_like: torch.Tensor, km: Optional[torch.Tensor]):
-    """Grid, row sizes and mask arguments for rows of x_like (B, ..., N)."""
+    """Row count, N, rows per batch, tile and mask arguments for rows of x_like (B, ..., N)."""
     n = x_like.shape[-1]
     rows = x_like.numel() // n if n else 0
     rows_per_b = max(1, rows // x_like.shape[0]) if x_like.shape[0] else 1
     block = min(rt.next_pow2(n, 16), mod.META["MAX_BLOCK"])
-    if km is None:
-        mask_args = (x_like, 0, 0)
-    else:
-        mask_args = (km, km.stride(0), km.stride(1))
+    mask_args = (x_like, 0, 0) if km is None else (km, km.stride(0), km.stride(1))
     return rows, n, rows_per_b, block, mask_args
+
+
+def launch_forward(mod, flat: Sequence[torch.Tensor], km: Optional[torch.Tensor], store_y: bool):
+    """Forward kernel on same-shape contiguous inputs (B, ..., N) -> (out, y); y is out unless store_y."""
+    like = flat[0]
+    out = torch.empty_like(like)
+    y = torch.empty_like(like) if store_y else out
+    rows, n, rows_per_b, block, (km_ptr, smb, smn) = _launch_args(mod, like, km)
+    if rows > 0:
+        mod.softmax_fwd[(rows,)](*flat, y, out, km_ptr, n, rows_per_b, smb, smn, HAS_MASK=km is not None,
+                                 STORE_Y=store_y, SINGLE=n <= block, BLOCK_N=block,
+                                 num_warps=mod.META["num_warps"])
+    return out, y
+
+
+def launch_backward(mod, flat: Sequence[torch.Tensor], y: torch.Tensor, g: torch.Tensor,
+                    km: Optional[torch.Tensor]) -> list[torch.Tensor]:
+    """Backward kernel: input gradients (same shape as ``flat``) from the saved softmax y and dOut."""
+    dxs = [torch.empty_like(flat[0]) for _ in flat]
+    rows, n, rows_per_b, block, (km_ptr, smb, smn) = _launch_args(mod, flat[0], km)
+    if rows > 0:
+        mod.softmax_bwd[(rows,)](*flat, y.contiguous(), g.contiguous(), km_ptr, *dxs, n, rows_per_b, smb, smn,
+                                 HAS_MASK=km is not None, BLOCK_N=block, num_warps=mod.META["num_warps"])
+    return dxs
 
 
 class _FusedSoftmax(torch.autograd.Function):
     @staticmethod
     def forward(ctx, pre, pre_bwd, post, post_bwd, km, config, *inputs):
         flat = [x.contiguous() for x in torch.broadcast_tensors(*inputs)]
-        like = flat[0]
         kernel_bwd = (pre is None or pre_bwd is not None) and (post is None or post_bwd is not None)
-        mod = _module(pre, pre_bwd, post, post_bwd, len(flat), rt.DTYPES[like.dtype], config, kernel_bwd)
-        out = torch.empty_like(like)
-        store_y = post is not None and any(ctx.needs_input_grad[6:])
-        y = torch.empty_like(like) if store_y else out
-        rows, n, rows_per_b, block, mask_args = _launch_args(mod, like, km)
-        if rows > 0:
-            mod.softmax_fwd[(rows,)](*flat, y, out, *mask_args[:1], n, rows_per_b, *mask_args[1:],
-                                     HAS_MASK=km is not None, STORE_Y=store_y, SINGLE=n <= block,
-                                     BLOCK_N=block, num_warps=mod.META["num_warps"])
+        mod = module_for(pre, pre_bwd, post, post_bwd, len(flat), rt.DTYPES[flat[0].dtype], config, kernel_bwd)
+        out, y = launch_forward(mod, flat, km, store_y=post is not None and any(ctx.needs_input_grad[6:]))
         ctx.save_for_backward(*inputs, y, km)
         ctx.mod, ctx.kernel_bwd, ctx.progs = mod, kernel_bwd, (pre, post)
         return out
@@ -80,13 +94,7 @@ class _FusedSoftmax(torch.autograd.Function):
         shapes = [x.shape for x in inputs]
         flat = [x.contiguous() for x in torch.broadcast_tensors(*inputs)]
         if ctx.kernel_bwd:
-            mod = ctx.mod
-            dxs = [torch.empty_like(flat[0]) for _ in flat]
-            rows, n, rows_per_b, block, mask_args = _launch_args(mod, flat[0], km)
-            if rows > 0:
-                mod.softmax_bwd[(rows,)](*flat, y, g.contiguous(), mask_args[0], *dxs, n, rows_per_b,
-                                         *mask_args[1:], HAS_MASK=km is not None, BLOCK_N=block,
-                                         num_warps=mod.META["num_warps"])
+            dxs = launch_backward(ctx.mod, flat, y, g, km)
         else:
             # A derivative program is missing: differentiate the eager oracle instead.
             with torch.enable_grad():

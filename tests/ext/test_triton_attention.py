@@ -18,7 +18,9 @@ from autobert_ext.triton import AttentionConfig, reference_streaming_attention, 
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*encountered in:RuntimeWarning")  # interpreter's numpy
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
-FLOOR = 2e-6
+# On NVIDIA GPUs Triton lowers fp32 tl.exp to ex2.approx (relative error ~|x| * 6e-8, ~1.3e-6 at
+# x = 20); the interpreter's numpy exp is exact to an ulp.
+FLOOR = 2e-6 if DEVICE == "cpu" else 8e-6
 SMALL = AttentionConfig(16, 16, 1, 1, 16, 16, 1, 1)  # several tiles per row/column: exercises tails
 
 # Score graphs over s: (op, argument indices), index 0 = s, index i = node i.

@@ -16,7 +16,9 @@ from autobert_ext.triton.codegen import fp, live_registers, program_lines, used_
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*encountered in:RuntimeWarning")  # interpreter's numpy on inf/nan
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
-FLOOR = 1e-6
+# On NVIDIA GPUs Triton lowers fp32 tl.exp to ex2.approx (relative error ~|x| * 6e-8, ~1.3e-6 at
+# x = 20); the interpreter's numpy exp is exact to an ulp.
+FLOOR = 1e-6 if DEVICE == "cpu" else 4e-6
 IMMS = {"const": 2.5, "mulc": 0.37, "addc": -1.3, "gtc": 0.5, "ltc": -0.25, "fma": 0.75}
 
 

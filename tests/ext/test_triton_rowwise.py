@@ -11,7 +11,9 @@ from autobert_ext.triton import RowConfig, reference_fused_softmax, triton_eleme
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*encountered in:RuntimeWarning")  # interpreter's numpy
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
-FLOOR = 1e-6
+# On NVIDIA GPUs Triton lowers fp32 tl.exp to ex2.approx (relative error ~|x| * 6e-8, ~1.3e-6 at
+# x = 20); the interpreter's numpy exp is exact to an ulp.
+FLOOR = 1e-6 if DEVICE == "cpu" else 4e-6
 TWO_PASS = RowConfig(block=1024, max_row_block=16, num_warps=1)  # rows longer than 16 take two passes
 
 
