@@ -6,6 +6,8 @@ the on-disk cache and imported (``cache``); Triton compiles it on first launch.
 - ``triton_streaming_attention``: flash-style attention with an inlined score program.
 - ``triton_elementwise``: n-input / m-output elementwise program.
 - ``triton_fused_softmax``: row softmax with fused PRE / POST programs and a key mask.
+- ``plan_kernels`` (not re-exported): the same kernels without autograd, for the plan
+  executor's "triton" backend (``autobert_ext.kernels``).
 
 Importing this package never imports triton and never initialises CUDA; a missing triton
 raises RuntimeError only when a kernel is called.
