@@ -37,7 +37,7 @@ def backend_for(device: torch.device) -> str:
 
 def _cpp_kernels_present() -> bool:
     C = _loader.get_C()
-    return C is not None and hasattr(C, "streaming_attention_fwd")
+    return C is not None and hasattr(C, "streaming_attention")
 
 
 # ---------------------------------------------------------------- eager reference kernels
@@ -95,14 +95,14 @@ def softmax(backend: str, pre: Program, post: Program, inputs, mask) -> torch.Te
     return _compiled(backend).softmax_forward(pre, post, list(inputs), mask)
 
 
-def softmax_backward(backend: str, pre_bwd: Program, post_bwd: Program, inputs, y, g, mask):
-    """Gradients of the inputs of a softmax step whose post program is the identity (y = output)."""
+def softmax_backward(backend: str, pre: Program, pre_bwd: Program, post_bwd: Program, inputs, y, g, mask):
+    """Gradients of the inputs of a softmax step whose post program is the identity (y = its output)."""
     if backend == "eager":
         gy = run_program(post_bwd, [y, g])[0]
         gx = y * (gy - (gy * y).sum(-1, keepdim=True))
         return run_program(pre_bwd, list(inputs) + [gx])
     _require_compiled(backend, y)
-    return _compiled(backend).softmax_backward(pre_bwd, post_bwd, list(inputs), y, g, mask)
+    return _compiled(backend).softmax_backward(pre, pre_bwd, post_bwd, list(inputs), y, g, mask)
 
 
 def streaming_forward(backend: str, q, k, v, score: Program, norm: str, mask):

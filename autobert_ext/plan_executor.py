@@ -101,7 +101,7 @@ def _step_backward(step: Step, si, ins, gouts, vals, aux, mask, backend):
     g = gouts[0]
     if step.kind == "softmax":
         y = vals[step.outputs[0]]
-        return K.softmax_backward(backend, step.program_bwd, step.post_bwd, ins, y, g,
+        return K.softmax_backward(backend, step.program, step.program_bwd, step.post_bwd, ins, y, g,
                                   mask if step.masked else None)
     if step.kind == "transpose":
         return [g.transpose(-1, -2)]
