@@ -5,10 +5,16 @@
 namespace autobert::bindings {
 
 void register_info(pybind11::module_& m);
+void register_elementwise(pybind11::module_& m);  // csrc/bindings/elementwise.cpp
+void register_softmax(pybind11::module_& m);      // csrc/bindings/softmax.cpp
+void register_attention(pybind11::module_& m);    // csrc/bindings/attention.cpp
 void register_adamw(pybind11::module_& m);
 
 inline void register_all(pybind11::module_& m) {
   register_info(m);
+  register_elementwise(m);
+  register_softmax(m);
+  register_attention(m);
   register_adamw(m);
 }
 

@@ -1,0 +1,190 @@
+// Streaming attention backward (see streaming_attention.h). Tasks are (b, h, key block): each
+// owns its dK/dV rows outright and visits every query block, recomputing S = Q K^T, t = f(S) and
+// P, then dV += P^T dO, dP = dO V^T, dT = P (dP - D) (softmax) or dP (none), dS = f_bwd(S, dT),
+// dK += dS^T Q and dQ += dS K. dQ rows are shared between key blocks, so each task chunk adds into
+// a private buffer and the buffers are summed afterwards in a fixed order (race-free, deterministic).
+#include "program/interpreter.h"  // first: selects the vector ISA before any ATen header
+
+#include <cmath>
+#include <limits>
+#include <mutex>
+
+#include "attention/gemm.h"
+#include "attention/tiles.h"
+
+namespace autobert::attention {
+namespace {
+
+constexpr int64_t kBQ = 64;   // query rows per step (the K dimension of the dK/dV GEMMs)
+constexpr int64_t kBK = 128;  // keys per task
+constexpr int64_t kEvalChunk = 2048;
+
+// Runs a 1-output program over a (rows x n) tile in L1-sized chunks: res = prog(in...).
+template <typename T>
+void eval_tile(program::Evaluator<T>& ev, const T* a, const T* b, T* res, int64_t n) {
+  for (int64_t e = 0; e < n; e += kEvalChunk) {
+    const T* in[2] = {a + e, b ? b + e : nullptr};
+    T* o = res + e;
+    ev.run(in, &o, std::min(kEvalChunk, n - e));
+  }
+}
+
+// Private dQ accumulator of one task chunk: rows of the (b, h) slices bh_lo..bh_hi.
+template <typename T>
+struct DqPart {
+  int64_t w0, bh_lo, bh_hi;
+  std::vector<T> acc;  // (bh_hi - bh_lo + 1, Nq, d_pad)
+};
+
+}  // namespace
+
+template <typename T>
+void backward(const program::Program& score, const program::Program& score_bwd, Norm norm, const T* q, const T* k,
+              const T* v, const uint8_t* mask, const T* out, const T* lse, const T* dout, const Shape& s, T* dq,
+              T* dk, T* dv) {
+  using V = Vectorized<T>;
+  constexpr int64_t W = V::size();
+  const int64_t BH = s.B * s.H, nk_pad = round_up(s.Nk, W), d_pad = round_up(s.d, W), dv_pad = round_up(s.dv, W);
+  const bool softmax = norm == Norm::kSoftmax;
+  double f_scale = 1.0, b_scale = 1.0;
+  const bool lin_f = linear_in(score, 0, &f_scale);      // t = f_scale * s
+  const bool lin_b = linear_in(score_bwd, 1, &b_scale);  // ds = b_scale * dt: applied once to dK and dQ
+  const program::Plan plan_f(score), plan_b(score_bwd);
+  const KeyMask<T> km(mask, s.B, s.Nk, nk_pad, kBK);
+  const auto kt = pack_all<T>(BH, s.d * nk_pad, [&](int64_t bh, T* dst) {
+    pack_transposed(k + bh * s.Nk * s.d, s.Nk, s.d, dst, nk_pad);
+  });
+  const auto kp = pack_all<T>(BH, nk_pad * d_pad, [&](int64_t bh, T* dst) {
+    pack_rows(k + bh * s.Nk * s.d, s.Nk, s.d, dst, nk_pad, d_pad);
+  });
+  const auto vt = pack_all<T>(BH, s.dv * nk_pad, [&](int64_t bh, T* dst) {
+    pack_transposed(v + bh * s.Nk * s.dv, s.Nk, s.dv, dst, nk_pad);
+  });
+  const auto qp = pack_all<T>(BH, s.Nq * d_pad, [&](int64_t bh, T* dst) {
+    pack_rows(q + bh * s.Nq * s.d, s.Nq, s.d, dst, s.Nq, d_pad);
+  });
+  const auto dop = pack_all<T>(BH, s.Nq * dv_pad, [&](int64_t bh, T* dst) {
+    pack_rows(dout + bh * s.Nq * s.dv, s.Nq, s.dv, dst, s.Nq, dv_pad);
+  });
+  // D_i = dO_i . O_i: the softmax Jacobian's row term.
+  const auto D = pack_all<T>(BH, s.Nq, [&](int64_t bh, T* dst) {
+    for (int64_t i = 0; i < s.Nq; ++i) {
+      const T* a = dout + (bh * s.Nq + i) * s.dv;
+      const T* o = out + (bh * s.Nq + i) * s.dv;
+      T acc = 0;
+      for (int64_t c = 0; c < s.dv; ++c) acc += a[c] * o[c];
+      dst[i] = softmax ? acc : T(0);
+    }
+  });
+
+  const int64_t n_kb = km.n_blocks;
+  std::mutex parts_mu;
+  std::vector<DqPart<T>> parts;
+  at::parallel_for(0, BH * n_kb, 1, [&](int64_t w0, int64_t w1) {
+    DqPart<T> part{w0, w0 / n_kb, (w1 - 1) / n_kb, {}};
+    part.acc.assign((part.bh_hi - part.bh_lo + 1) * s.Nq * d_pad, T(0));
+    std::vector<T> sb(kBQ * kBK), tb(kBQ * kBK), pb(kBQ * kBK), dpb(kBQ * kBK);
+    std::vector<T> dk_acc(kBK * d_pad), dv_acc(kBK * dv_pad);
+    program::Evaluator<T> ev_f(score, plan_f, lin_f ? 1 : kEvalChunk), ev_b(score_bwd, plan_b, lin_b ? 1 : kEvalChunk);
+    for (int64_t w = w0; w < w1; ++w) {
+      const int64_t bh = w / n_kb, b = bh / s.H, kb = w % n_kb, j0 = kb * kBK;
+      const int64_t bk = std::min(kBK, nk_pad - j0), keys = std::min(bk, s.Nk - j0);
+      const auto kind = km.at(b, kb);
+      std::fill(dk_acc.begin(), dk_acc.end(), T(0));
+      std::fill(dv_acc.begin(), dv_acc.end(), T(0));
+      const T* keep = kind == KeyMask<T>::kPartial ? km.row(b, kb) : nullptr;
+      for (int64_t i0 = 0; kind != KeyMask<T>::kEmpty && i0 < s.Nq; i0 += kBQ) {
+        const int64_t rows = std::min(kBQ, s.Nq - i0), n = rows * bk, row0 = bh * s.Nq + i0;
+        T* S = sb.data();
+        gemm<T, false>(rows, bk, s.d, q + row0 * s.d, s.d, 1, kt.data() + bh * s.d * nk_pad + j0, nk_pad, S, bk);
+        const T* t = S;
+        if (!lin_f) {
+          eval_tile<T>(ev_f, S, nullptr, tb.data(), n);
+          t = tb.data();
+        }
+        const T ts = lin_f ? static_cast<T>(f_scale) : T(1);
+        // P = softmax probabilities (from the saved logsumexp) or t itself; 0 at masked keys.
+        T* P = pb.data();
+        for (int64_t r = 0; r < rows; ++r) {
+          const T l = softmax ? lse[row0 + r] : T(0);
+          const bool dead = softmax && !(l < std::numeric_limits<T>::infinity());
+          const V vl(l), vs(ts);
+          for (int64_t j = 0; j < bk; j += W) {
+            V x = V::loadu(t + r * bk + j) * vs;
+            if (softmax) x = (x - vl).exp_u20();
+            if (keep) x = V::blendv(V(T(0)), x, V::loadu(keep + j));
+            if (dead) x = V(T(0));
+            x.store(P + r * bk + j);
+          }
+        }
+        gemm<T, true>(bk, dv_pad, rows, P, 1, bk, dop.data() + row0 * dv_pad, dv_pad, dv_acc.data(), dv_pad);
+        T* dP = dpb.data();
+        gemm<T, false>(rows, bk, s.dv, dout + row0 * s.dv, s.dv, 1, vt.data() + bh * s.dv * nk_pad + j0, nk_pad, dP, bk);
+        // dT (in place over dP): P * (dP - D_i) for softmax; dP at unmasked keys for none.
+        for (int64_t r = 0; r < rows; ++r) {
+          const V vd(D[row0 + r]);
+          for (int64_t j = 0; j < bk; j += W) {
+            V g = V::loadu(dP + r * bk + j);
+            if (softmax) {
+              g = V::loadu(P + r * bk + j) * (g - vd);
+            } else if (keep) {
+              g = V::blendv(V(T(0)), g, V::loadu(keep + j));
+            }
+            g.store(dP + r * bk + j);
+          }
+        }
+        const T* dS = dP;
+        if (!lin_b) {
+          eval_tile<T>(ev_b, S, dP, tb.data(), n);
+          if (keep) {  // f_bwd(s, 0) need not be 0: masked keys get no gradient by definition
+            for (int64_t r = 0; r < rows; ++r) {
+              for (int64_t j = 0; j < bk; j += W) {
+                V::blendv(V(T(0)), V::loadu(tb.data() + r * bk + j), V::loadu(keep + j)).store(tb.data() + r * bk + j);
+              }
+            }
+          }
+          dS = tb.data();
+        }
+        gemm<T, true>(bk, d_pad, rows, dS, 1, bk, qp.data() + row0 * d_pad, d_pad, dk_acc.data(), d_pad);
+        gemm<T, true>(rows, d_pad, bk, dS, bk, 1, kp.data() + (bh * nk_pad + j0) * d_pad, d_pad,
+                      part.acc.data() + ((bh - part.bh_lo) * s.Nq + i0) * d_pad, d_pad);
+      }
+      const T ks = lin_b ? static_cast<T>(b_scale) : T(1);
+      for (int64_t j = 0; j < keys; ++j) {
+        T* dkr = dk + (bh * s.Nk + j0 + j) * s.d;
+        T* dvr = dv + (bh * s.Nk + j0 + j) * s.dv;
+        for (int64_t c = 0; c < s.d; ++c) dkr[c] = dk_acc[j * d_pad + c] * ks;
+        for (int64_t c = 0; c < s.dv; ++c) dvr[c] = dv_acc[j * dv_pad + c];
+      }
+    }
+    std::lock_guard<std::mutex> lock(parts_mu);
+    parts.push_back(std::move(part));
+  });
+
+  // dQ = sum of the chunk buffers, in chunk order whatever order the threads finished in.
+  std::sort(parts.begin(), parts.end(), [](const DqPart<T>& a, const DqPart<T>& b) { return a.w0 < b.w0; });
+  const T qs = lin_b ? static_cast<T>(b_scale) : T(1);
+  at::parallel_for(0, BH, 1, [&](int64_t b0, int64_t b1) {
+    for (int64_t bh = b0; bh < b1; ++bh) {
+      T* dst = dq + bh * s.Nq * s.d;
+      std::fill(dst, dst + s.Nq * s.d, T(0));
+      for (const auto& p : parts) {
+        if (bh < p.bh_lo || bh > p.bh_hi) continue;
+        const T* src = p.acc.data() + (bh - p.bh_lo) * s.Nq * d_pad;
+        for (int64_t i = 0; i < s.Nq; ++i) {
+          for (int64_t c = 0; c < s.d; ++c) dst[i * s.d + c] += src[i * d_pad + c];
+        }
+      }
+      for (int64_t e = 0; e < s.Nq * s.d; ++e) dst[e] *= qs;
+    }
+  });
+}
+
+#define AUTOBERT_INSTANTIATE(T)                                                                                 \
+  template void backward<T>(const program::Program&, const program::Program&, Norm, const T*, const T*, const T*, \
+                            const uint8_t*, const T*, const T*, const T*, const Shape&, T*, T*, T*);
+AUTOBERT_INSTANTIATE(float)
+AUTOBERT_INSTANTIATE(double)
+#undef AUTOBERT_INSTANTIATE
+
+}  // namespace autobert::attention
