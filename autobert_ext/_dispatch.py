@@ -1,0 +1,138 @@
+"""Backend choice and argument plumbing shared by the fused-kernel custom ops.
+
+Each op (``elementwise``, ``fused_softmax``, ``streaming_attention``) runs the compiled C++ kernel
+of ``autobert_ext._C`` for CPU tensors and its eager PyTorch fallback otherwise:
+
+- ``AUTOBERT_BACKEND=eager`` forces the eager fallback (any device);
+- ``AUTOBERT_BACKEND=cpp`` demands the compiled kernel (RuntimeError when it is missing);
+- unset (or a GPU backend name, which these CPU kernels do not serve): compiled when ``_C`` loaded,
+  else eager after one warning. A CUDA tensor raises a RuntimeError naming the op when ``_C`` is
+  loaded without CUDA kernels (they are not written yet); without ``_C`` the fallback runs.
+"""
+from __future__ import annotations
+
+import os
+from typing import Optional, Sequence
+
+import torch
+
+from autobert_ext import _loader
+from autobert_ext.program import Program, decode, encode
+
+_BACKENDS = ("eager", "cpp", "cuda", "triton")
+
+
+def forced_backend() -> str:
+    """AUTOBERT_BACKEND, lower-cased ('' when unset); ValueError for an unknown name."""
+    forced = os.environ.get("AUTOBERT_BACKEND", "").strip().lower()
+    if forced and forced not in _BACKENDS:
+        raise ValueError(f"AUTOBERT_BACKEND={forced!r}; expected one of {', '.join(_BACKENDS)}")
+    return forced
+
+
+def compiled(op: str, fn: str, device: torch.device):
+    """The ``_C`` function ``fn`` to run ``op`` on ``device``, or None for the eager fallback."""
+    forced = forced_backend()
+    if forced == "eager" or device.type == "meta":
+        return None
+    C = _loader.get_C()
+    if device.type == "cuda":
+        if C is None:
+            return None
+        cuda_fn = getattr(C, fn + "_cuda", None) if _loader.with_cuda() else None
+        if cuda_fn is None:
+            raise RuntimeError(
+                f"{op}: autobert_ext._C has no CUDA kernel for this op (this build has CPU kernels only); "
+                "move the tensors to the CPU, use the Triton kernels (autobert_ext.triton), "
+                "or set AUTOBERT_BACKEND=eager for the eager PyTorch fallback")
+        return cuda_fn
+    if device.type != "cpu":
+        if forced == "cpp":
+            raise RuntimeError(f"{op}: AUTOBERT_BACKEND=cpp needs CPU tensors, got a tensor on {device}")
+        return None
+    fn_obj = getattr(C, fn, None) if C is not None else None
+    if fn_obj is None and forced == "cpp":
+        why = _loader.load_error() or f"this build of autobert_ext._C has no {fn!r}"
+        raise RuntimeError(f"{op}: AUTOBERT_BACKEND=cpp but the compiled kernel is unavailable ({why})")
+    return fn_obj
+
+
+def encoded(program: Optional[Program]) -> tuple[list[int], list[float]]:
+    """Program -> (ints, floats) for an op schema; None -> ([], []) (meaning: not given)."""
+    if program is None:
+        return [], []
+    if not isinstance(program, Program):
+        raise TypeError(f"expected an autobert_ext.Program or None, got {type(program).__name__}")
+    return encode(program)
+
+
+def decoded(op: str, what: str, ints: Sequence[int], floats: Sequence[float], n_inputs: int,
+            n_outputs: Optional[int]) -> Program:
+    """Decodes and checks the arity of a program argument (n_outputs None: any number of outputs);
+    ValueError naming the op and slot."""
+    try:
+        p = decode(list(ints), list(floats))
+    except ValueError as e:
+        raise ValueError(f"{op}: malformed {what} program: {e}") from None
+    if p.n_inputs != n_inputs or (n_outputs is not None and len(p.outputs) != n_outputs):
+        want = "any number of" if n_outputs is None else str(n_outputs)
+        raise ValueError(f"{op}: the {what} program must take {n_inputs} inputs and give {want} outputs, "
+                         f"got {p.n_inputs} inputs and {len(p.outputs)} outputs")
+    return p
+
+
+def check_floating(op: str, tensors: Sequence[tuple[str, torch.Tensor]]) -> None:
+    """All tensors floating, of one dtype and on one device (RuntimeError naming the first offender)."""
+    name0, t0 = tensors[0]
+    for name, t in tensors:
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"{op}: {name} must be a Tensor, got {type(t).__name__}")
+        if not t.is_floating_point():
+            raise RuntimeError(f"{op}: {name} must be a floating tensor, got {t.dtype}")
+        if t.dtype != t0.dtype:
+            raise RuntimeError(f"{op}: {name} has dtype {t.dtype}, expected the dtype of {name0} ({t0.dtype})")
+        if t.device != t0.device:
+            raise RuntimeError(f"{op}: {name} is on {t.device}, expected the device of {name0} ({t0.device})")
+
+
+def check_mask(op: str, mask: Optional[torch.Tensor], shape: tuple[int, int], like: torch.Tensor) -> None:
+    """key_padding_mask must be a (B, N) bool tensor on the data's device."""
+    if mask is None:
+        return
+    if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
+        got = mask.dtype if isinstance(mask, torch.Tensor) else type(mask).__name__
+        raise RuntimeError(f"{op}: key_padding_mask must be a bool tensor (True = real token), got {got}")
+    if tuple(mask.shape) != tuple(shape):
+        raise RuntimeError(f"{op}: key_padding_mask must have shape (B, N) = {tuple(shape)}, got {tuple(mask.shape)}")
+    if mask.device != like.device:
+        raise RuntimeError(f"{op}: key_padding_mask is on {mask.device}, expected {like.device}")
+
+
+def compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """Kernels compute in float64 for float64 and in float32 otherwise (bfloat16/float16 included)."""
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+def fresh(results: Sequence[torch.Tensor], inputs: Sequence[Optional[torch.Tensor]]) -> list[torch.Tensor]:
+    """Custom ops may not return aliases of their inputs or of each other: copy where one is."""
+    seen = {x.untyped_storage().data_ptr() for x in inputs if x is not None and x.numel()}
+    out = []
+    for t in results:
+        if t.numel() and t.untyped_storage().data_ptr() in seen:
+            t = t.clone()
+        if t.numel():
+            seen.add(t.untyped_storage().data_ptr())
+        out.append(t)
+    return out
+
+
+def empty_list_slots(inputs: Sequence) -> tuple[bool, ...]:
+    """For setup_context of an op with a Tensor[] argument: which arguments are empty lists."""
+    return tuple(isinstance(a, (list, tuple)) and len(a) == 0 for a in inputs)
+
+
+def grads_for(empty: tuple[bool, ...], grads: dict[int, object]) -> tuple:
+    """The backward's return value for an op with a Tensor[] argument: grads[i] for argument i, None
+    for the others, except [] for an empty-list argument (torch.library then flattens lists that
+    could hold tensors, and compares pytree structures: there [] is not a leaf)."""
+    return tuple(grads.get(i, [] if e else None) for i, e in enumerate(empty))

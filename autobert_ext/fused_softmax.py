@@ -1,0 +1,163 @@
+"""``fused_softmax``: POST(masked softmax over the last axis of PRE(inputs)), as custom ops.
+
+``autobert::fused_softmax`` runs the PRE program (n inputs -> x), the row softmax (key mask:
+padded columns are -inf; a row without a valid column is 0) and the POST program (y -> out) in
+one pass per row. ``autobert::fused_softmax_backward`` recomputes y from the inputs (nothing of
+size (..., R, C) is saved besides the inputs), then gy = POST_BWD(y, g),
+gx = y * (gy - sum(gy * y)) and the input gradients PRE_BWD(x_1..x_n, gx).
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import torch
+
+from autobert_ext import _dispatch as D
+from autobert_ext.program import Program, run_program
+
+_OP = "autobert.fused_softmax"
+_IDENTITY = Program(1, (), (0,))        # x -> x
+_IDENTITY_BWD = Program(2, (), (1,))    # (x, g) -> g
+
+
+def _check(inputs, mask, pre_i, pre_f, post_i, post_f) -> tuple[Program, Program]:
+    n = len(inputs)
+    if n == 0:
+        raise ValueError(f"{_OP}: expected at least one input tensor, got none")
+    pre = D.decoded(_OP, "pre", pre_i, pre_f, n, 1)
+    post = D.decoded(_OP, "post", post_i, post_f, 1, 1)
+    D.check_floating(_OP, [(f"inputs[{i}]", t) for i, t in enumerate(inputs)])
+    x0 = inputs[0]
+    if x0.dim() < 2:
+        raise RuntimeError(f"{_OP}: inputs must have shape (..., R, C), got rank {x0.dim()}")
+    for i, t in enumerate(inputs):
+        if t.shape != x0.shape:
+            raise RuntimeError(f"{_OP}: inputs[{i}] has shape {tuple(t.shape)}, expected {tuple(x0.shape)}")
+    if mask is not None:
+        if x0.dim() < 3:
+            raise RuntimeError(f"{_OP}: key_padding_mask needs inputs of rank >= 3 (B, ..., R, C), got rank {x0.dim()}")
+        D.check_mask(_OP, mask, (x0.shape[0], x0.shape[-1]), x0)
+    return pre, post
+
+
+def _masked_softmax(x: torch.Tensor, mask: Optional[torch.Tensor]) -> torch.Tensor:
+    """Softmax over the last axis; mask (B, C) broadcast over the middle dims; empty rows give 0."""
+    if mask is not None:
+        keep = mask.reshape(mask.shape[0], *([1] * (x.dim() - 2)), mask.shape[1])
+        x = x.masked_fill(~keep, float("-inf"))
+    empty = x.amax(-1, keepdim=True) == float("-inf")
+    return torch.where(empty, torch.zeros((), dtype=x.dtype, device=x.device), torch.softmax(x, -1))
+
+
+def eager_fused_softmax(pre: Program, post: Program, inputs: Sequence[torch.Tensor],
+                        mask: Optional[torch.Tensor]) -> torch.Tensor:
+    """Reference forward in the kernels' compute dtype (float64 or float32)."""
+    ct = D.compute_dtype(inputs[0].dtype)
+    y = _masked_softmax(run_program(pre, [x.to(ct) for x in inputs])[0], mask)
+    return run_program(post, [y])[0].to(inputs[0].dtype).contiguous()
+
+
+def eager_fused_softmax_backward(pre: Program, post_bwd: Program, pre_bwd: Program, inputs, mask,
+                                 grad: torch.Tensor) -> list[torch.Tensor]:
+    """Reference backward: recompute y, then the chain rule through POST, softmax and PRE."""
+    ct = D.compute_dtype(inputs[0].dtype)
+    xs = [x.to(ct) for x in inputs]
+    y = _masked_softmax(run_program(pre, xs)[0], mask)
+    gy = run_program(post_bwd, [y, grad.to(ct)])[0]
+    gx = y * (gy - (gy * y).sum(-1, keepdim=True))
+    return [d.to(inputs[0].dtype).contiguous() for d in run_program(pre_bwd, xs + [gx])]
+
+
+@torch.library.custom_op("autobert::fused_softmax", mutates_args=())
+def _fused_softmax_op(inputs: list[torch.Tensor], mask: Optional[torch.Tensor], pre_ints: list[int],
+                      pre_floats: list[float], pre_bwd_ints: list[int], pre_bwd_floats: list[float],
+                      post_ints: list[int], post_floats: list[float], post_bwd_ints: list[int],
+                      post_bwd_floats: list[float]) -> torch.Tensor:
+    pre, post = _check(inputs, mask, pre_ints, pre_floats, post_ints, post_floats)
+    fn = D.compiled(_OP, "fused_softmax", inputs[0].device)
+    if fn is not None:
+        out = fn(list(inputs), mask, list(pre_ints), list(pre_floats), list(post_ints), list(post_floats))
+    else:
+        out = eager_fused_softmax(pre, post, inputs, mask)
+    return D.fresh([out], list(inputs) + [mask])[0]
+
+
+@_fused_softmax_op.register_fake
+def _fused_softmax_fake(inputs, mask, pre_ints, pre_floats, pre_bwd_ints, pre_bwd_floats, post_ints, post_floats,
+                        post_bwd_ints, post_bwd_floats):
+    _check(inputs, mask, pre_ints, pre_floats, post_ints, post_floats)
+    return torch.empty_like(inputs[0], memory_format=torch.contiguous_format)
+
+
+@torch.library.custom_op("autobert::fused_softmax_backward", mutates_args=())
+def _fused_softmax_backward_op(inputs: list[torch.Tensor], mask: Optional[torch.Tensor], grad: torch.Tensor,
+                               pre_ints: list[int], pre_floats: list[float], post_bwd_ints: list[int],
+                               post_bwd_floats: list[float], pre_bwd_ints: list[int],
+                               pre_bwd_floats: list[float]) -> list[torch.Tensor]:
+    n = len(inputs)
+    pre, _ = _check(inputs, mask, pre_ints, pre_floats, *D.encoded(_IDENTITY))
+    post_bwd = D.decoded(_OP, "post_bwd", post_bwd_ints, post_bwd_floats, 2, 1)
+    pre_bwd = D.decoded(_OP, "pre_bwd", pre_bwd_ints, pre_bwd_floats, n + 1, n)
+    D.check_floating(_OP, [("inputs[0]", inputs[0]), ("grad", grad)])
+    if grad.shape != inputs[0].shape:
+        raise RuntimeError(f"{_OP}: grad has shape {tuple(grad.shape)}, expected {tuple(inputs[0].shape)}")
+    fn = D.compiled(_OP, "fused_softmax_backward", inputs[0].device)
+    if fn is not None:
+        grads = fn(list(inputs), mask, grad, list(pre_ints), list(pre_floats), list(post_bwd_ints),
+                   list(post_bwd_floats), list(pre_bwd_ints), list(pre_bwd_floats))
+    else:
+        grads = eager_fused_softmax_backward(pre, post_bwd, pre_bwd, inputs, mask, grad)
+    return D.fresh(grads, list(inputs) + [mask, grad])
+
+
+@_fused_softmax_backward_op.register_fake
+def _fused_softmax_backward_fake(inputs, mask, grad, pre_ints, pre_floats, post_bwd_ints, post_bwd_floats,
+                                 pre_bwd_ints, pre_bwd_floats):
+    _check(inputs, mask, pre_ints, pre_floats, *D.encoded(_IDENTITY))
+    return [torch.empty_like(inputs[0], memory_format=torch.contiguous_format) for _ in inputs]
+
+
+def _setup_context(ctx, inputs, output):
+    xs, mask, pre_i, pre_f, pre_bwd_i, pre_bwd_f, _post_i, _post_f, post_bwd_i, post_bwd_f = inputs
+    ctx.save_for_backward(*xs, mask)
+    ctx.programs = (list(pre_i), list(pre_f), list(post_bwd_i), list(post_bwd_f), list(pre_bwd_i), list(pre_bwd_f))
+    ctx.empty = D.empty_list_slots(inputs)
+
+
+def _backward(ctx, grad):
+    pre_i, pre_f, post_bwd_i, post_bwd_f, pre_bwd_i, pre_bwd_f = ctx.programs
+    if not pre_bwd_i or not post_bwd_i:
+        missing = "pre_bwd" if not pre_bwd_i else "post_bwd"
+        raise RuntimeError(f"{_OP}: this call is not differentiable ({missing}=None); "
+                           "pass both derivative programs to differentiate it")
+    *xs, mask = ctx.saved_tensors
+    grads = _fused_softmax_backward_op(xs, mask, grad, pre_i, pre_f, post_bwd_i, post_bwd_f, pre_bwd_i, pre_bwd_f)
+    return D.grads_for(ctx.empty, {0: grads})
+
+
+_fused_softmax_op.register_autograd(_backward, setup_context=_setup_context)
+
+
+def fused_softmax(pre: Optional[Program], pre_bwd: Optional[Program], post: Optional[Program],
+                  post_bwd: Optional[Program], inputs: Sequence[torch.Tensor],
+                  key_padding_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """POST(softmax over the last axis of PRE(inputs)) in one fused pass per row.
+
+    Args:
+        pre: n inputs -> 1 output x; None = identity (then exactly one input).
+        pre_bwd: (x_1..x_n, gx) -> n gradients; None with pre=None = identity, else not differentiable.
+        post: y -> 1 output; None = identity.
+        post_bwd: (y, g) -> gy; None with post=None = identity, else not differentiable.
+        inputs: n floating tensors of one shape (..., R, C), dtype and device.
+        key_padding_mask: optional (B, C) bool, True = real column, broadcast over the dims between
+            B and C (inputs of rank >= 3); padded columns get probability 0, a row without any
+            real column has y = 0 (so out = POST(0) there).
+    Returns:
+        (..., R, C) tensor in the inputs' dtype.
+    """
+    if pre is None:
+        pre, pre_bwd = _IDENTITY, _IDENTITY_BWD
+    if post is None:
+        post, post_bwd = _IDENTITY, _IDENTITY_BWD
+    return _fused_softmax_op(list(inputs), key_padding_mask, *D.encoded(pre), *D.encoded(pre_bwd),
+                             *D.encoded(post), *D.encoded(post_bwd))
