@@ -12,7 +12,6 @@ from typing import Optional
 
 import torch
 
-from autobert_ext import kernels as K
 from autobert_ext import plan_executor as X
 from autobert_ext.plan import Plan, plan_from_json
 
@@ -67,7 +66,7 @@ def _fresh(results: list[torch.Tensor], inputs) -> list[torch.Tensor]:
 def _fused_attention_op(plan: str, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                         mask: Optional[torch.Tensor]) -> list[torch.Tensor]:
     p = plan_from_json(plan)
-    vals, aux = X.forward(p, q, k, v, mask, K.backend_for(q.device))
+    vals, aux = X.forward(p, q, k, v, mask)
     out = [vals[p.output]] + [vals[i] for i in _saved_ids(p)]
     out += [t for si in sorted(aux) for t in aux[si]]
     return _fresh(out, (q, k, v))
@@ -91,7 +90,7 @@ def _fused_attention_backward_op(plan: str, grad: torch.Tensor, q: torch.Tensor,
         n = {"streaming": 1, "rownorm": 1}.get(step.kind, 4 if step.kind == "matmul" and step.cosine else 0)
         if n:
             aux[si] = [next(it) for _ in range(n)]
-    grads = X.backward(p, grad.contiguous(), vals, aux, mask, K.backend_for(q.device))
+    grads = X.backward(p, grad.contiguous(), vals, aux, mask)
     return _fresh(grads, (grad, q, k, v, *saved))
 
 

@@ -18,21 +18,35 @@ from autobert_ext.program import Program, run_program
 BACKENDS = ("eager", "cpp", "cuda", "triton")
 
 
-def backend_for(device: torch.device) -> str:
-    """The backend for tensors on ``device``: AUTOBERT_BACKEND if set, else cpp on CPU, triton on
-    CUDA (cuda when Triton is absent), eager when nothing compiled is available."""
+def backend_for(device: torch.device, kind: str = "streaming") -> str:
+    """The backend for a plan step of ``kind`` on ``device``.
+
+    AUTOBERT_BACKEND, when set, applies to every step. Otherwise: CPU -> cpp (eager when the
+    compiled kernels are missing); CUDA -> triton for streaming attention (compiled once per
+    graph, the fastest path) and cuda for elementwise/softmax segments (interpreted op programs:
+    a new graph needs no compilation), each falling back to the other and then to eager.
+    """
     forced = os.environ.get("AUTOBERT_BACKEND", "").strip().lower()
     if forced:
         if forced not in BACKENDS:
             raise ValueError(f"AUTOBERT_BACKEND={forced!r}; expected one of {', '.join(BACKENDS)}")
         return forced
     if device.type == "cuda":
-        try:
-            import triton  # noqa: F401
-            return "triton"
-        except ImportError:
-            return "cuda" if _loader.with_cuda() else "eager"
-    return "cpp" if _loader.get_C() is not None and _cpp_kernels_present() else "eager"
+        has_triton = _triton_available()
+        if kind == "streaming":
+            return "triton" if has_triton else "eager"
+        if _loader.with_cuda():
+            return "cuda"
+        return "triton" if has_triton else "eager"
+    return "cpp" if _cpp_kernels_present() else "eager"
+
+
+def _triton_available() -> bool:
+    try:
+        import triton  # noqa: F401
+        return True
+    except ImportError:
+        return False
 
 
 def _cpp_kernels_present() -> bool:

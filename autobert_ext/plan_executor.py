@@ -3,7 +3,7 @@
 Forward returns every value (views for transposes) plus per-step auxiliaries (the softmax rows
 of softmax steps, logsumexp of streaming steps) that the backward reuses, so nothing is
 recomputed except free views. Kernels come from ``autobert_ext.kernels`` (compiled C++ on CPU,
-CUDA/Triton on GPU, or the eager reference), chosen per call by ``kernels.backend_for``.
+CUDA/Triton on GPU, or the eager reference), chosen per step kind by ``kernels.backend_for``.
 """
 from __future__ import annotations
 
@@ -44,12 +44,13 @@ def _matmul_operands(step: Step, a, b, mask):
     return a, b, ctx
 
 
-def forward(plan: Plan, q, k, v, mask, backend: str):
+def forward(plan: Plan, q, k, v, mask):
     """Returns (values, aux): values[i] is value i (B, H, r, c); aux maps step index -> tensors."""
     vals: list[Optional[torch.Tensor]] = [q, k, v] + [None] * (plan.n_values - 3)
     aux: dict[int, list[torch.Tensor]] = {}
     for si, step in enumerate(plan.steps):
         ins = [vals[i] for i in step.inputs]
+        backend = K.backend_for(q.device, step.kind)
         if step.kind == "elementwise":
             outs = K.elementwise(backend, step.program, ins)
         elif step.kind == "softmax":
@@ -77,7 +78,7 @@ def _add(grads, i, g):
         grads[i] = g if grads[i] is None else grads[i] + g
 
 
-def backward(plan: Plan, grad_out, vals, aux, mask, backend: str):
+def backward(plan: Plan, grad_out, vals, aux, mask):
     """Gradients of q, k, v (zeros for inputs the graph does not read)."""
     grads: list[Optional[torch.Tensor]] = [None] * plan.n_values
     grads[plan.output] = grad_out
@@ -87,6 +88,7 @@ def backward(plan: Plan, grad_out, vals, aux, mask, backend: str):
         if all(g is None for g in gouts):
             continue
         ins = [vals[i] for i in step.inputs]
+        backend = K.backend_for(grad_out.device, step.kind)
         for i, g in zip(step.inputs, _step_backward(step, si, ins, gouts, vals, aux, mask, backend)):
             _add(grads, i, g)
     q = vals[0]
