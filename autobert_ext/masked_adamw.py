@@ -10,8 +10,9 @@ below when ``_C`` is missing or ``AUTOBERT_BACKEND=eager``. There is no CUDA ker
 tensors raise a RuntimeError unless ``AUTOBERT_BACKEND=eager``.
 
 Numerics: the kernel follows torch.optim.AdamW's op order and rounding (ATen's FMA in lerp and
-addcmul included). Moments match torch bit for bit; parameters agree to ~1-2 ulp, because
-torch's CPU ``sqrt`` is not correctly rounded (<= 1 ulp off) while the kernel's is.
+addcmul included); on AVX512 builds the moments then match torch 2.13 bit for bit. Parameters
+agree to ~1-2 ulp, because torch's CPU ``sqrt`` is not correctly rounded (<= 1 ulp off) while
+the kernel's is. Results do not depend on the thread count.
 """
 from __future__ import annotations
 
