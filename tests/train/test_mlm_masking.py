@@ -92,3 +92,19 @@ def test_evaluate_mlm_fixed_masks():
     assert a["loss"] == pytest.approx(b["loss"], rel=1e-5)
     assert a["perplexity"] == pytest.approx(math.exp(a["loss"]), rel=1e-6)
     assert evaluate_mlm(model, blocks, batch_size=12, seed=8, masking=IDS)["loss"] != a["loss"]
+
+
+def test_mlm_step_trains_and_is_seeded():
+    from autobert.train import adamw, mlm_step
+
+    def run():
+        torch.manual_seed(0)
+        model = ForMaskedLM(tiny(dropout=0.0))
+        opt = adamw(model, 3e-3, 0.0)
+        gen = torch.Generator().manual_seed(1)
+        batch = _blocks(n=8, length=24)[:, :24]
+        return [mlm_step(model, batch, opt, IDS, prob=0.3, generator=gen) for _ in range(12)]
+
+    losses = run()
+    assert all(isinstance(x, float) for x in losses) and losses == run()
+    assert sum(losses[-3:]) < sum(losses[:3])

@@ -21,8 +21,11 @@ def _model_rows(models: dict) -> list[str]:
     row("FFN width", lambda m: str(m["ffn"]))
     row("backbone parameters", lambda m: f"{m['backbone_parameters']:,}")
     row("parameters with MLM head", lambda m: f"{m['mlm_parameters']:,}")
-    row("held-out MLM loss", lambda m: f"{m['pretrain']['eval']['loss']:.3f}" if m["pretrain"].get("eval") else "-")
-    row("held-out perplexity", lambda m: f"{m['pretrain']['eval']['perplexity']:.1f}" if m["pretrain"].get("eval") else "-")
+    def held_out(key, fmt):
+        return lambda m: format(m["pretrain"]["eval"][key], fmt) if m["pretrain"].get("eval") else "-"
+
+    row("held-out MLM loss", held_out("loss", ".3f"))
+    row("held-out perplexity", held_out("perplexity", ".1f"))
     row("pretraining throughput (tokens/s)", lambda m: f"{m['pretrain']['tokens_per_s']:,.0f}")
     row("pretraining wall time", lambda m: f"{m['pretrain']['wall_s'] / 60:.1f} min")
     row("GLUE fine-tuning wall time", lambda m: f"{m['glue_call_s'] / 60:.1f} min")

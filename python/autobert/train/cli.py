@@ -182,7 +182,8 @@ def _finetune_args(p: argparse.ArgumentParser, *, single: bool) -> None:
     else:
         p.add_argument("--tasks", help="comma-separated subset (default: every task present)")
     p.add_argument("--model", required=True,
-                   help="model folder (pretraining run or save_pretrained); an architecture name/JSON trains from scratch")
+                   help="model folder (pretraining run or save_pretrained); "
+                        "an architecture name/JSON trains from scratch")
     p.add_argument("--glue-dir", required=True, help="GLUE data root (glue_data/) or, for one task, its folder")
     p.add_argument("--vocab", help="vocab.txt / tokenizer.json (default: the one in the model folder)")
     p.add_argument("--out", required=True, help="output folder (results.md/json, submission files)")

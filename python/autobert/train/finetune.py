@@ -222,7 +222,8 @@ def finetune(task: str, model: ModelSource, glue_dir: "str | os.PathLike", token
         else config.learning_rates[0]
     chosen = [r for r in runs if r["lr"] == best_lr]
     metric_names = {cfg: list(get_config(cfg).metrics) for cfg in data["dev"]}
-    result = {"task": data["name"], "model": str(model) if not isinstance(model, ArchConfig) else "fresh:" + arch.fingerprint(),
+    source = "fresh:" + arch.fingerprint() if isinstance(model, ArchConfig) else str(model)
+    result = {"task": data["name"], "model": source,
               "parameters": arch.num_parameters("classification", num_labels=num_labels),
               "n_train": len(data["train"]), "n_train_full": data["n_train_full"],
               "n_dev": {k: len(v) for k, v in data["dev"].items()}, "best_lr": best_lr, "mean_score_by_lr": by_lr,
@@ -246,9 +247,10 @@ def _one_run(data, arch, state, num_labels, tokenizer, config, lr, seed, device,
         model.backbone.load_state_dict(state)
     model.to(device)
     t0 = time.perf_counter()
+    step_progress = None if progress is None else \
+        (lambda rec: progress({"event": "step", "task": data["name"], "lr": lr, "seed": seed, **rec}))
     train_loss = train_one(model, data["train"], tokenizer, config, lr=lr, seed=seed, device=device, bf16=bf16,
-                           progress=None if progress is None else
-                           (lambda rec: progress({"event": "step", "task": data["name"], "lr": lr, "seed": seed, **rec})))
+                           progress=step_progress)
     dev, scores = {}, {}
     for cfg, rows in data["dev"].items():
         preds = predict(model, rows, tokenizer, config, device=device, bf16=bf16, regression=num_labels == 1)

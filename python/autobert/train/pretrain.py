@@ -214,7 +214,8 @@ def pretrain(arch: ArchConfig, corpus: Corpus, config: PretrainConfig, out_dir: 
 
 class _Trainer:
     def __init__(self, arch, config: PretrainConfig, out_dir: Path, ctx: DistContext, masking, tokenizer):
-        self.arch, self.cfg, self.out, self.ctx, self.masking, self.tokenizer = arch, config, out_dir, ctx, masking, tokenizer
+        self.arch, self.cfg, self.out, self.ctx = arch, config, out_dir, ctx
+        self.masking, self.tokenizer = masking, tokenizer
         self.bf16 = config.use_bf16(ctx.device)
         torch.manual_seed(config.seed)  # model initialisation
         self.model = ForMaskedLM(arch).to(ctx.device).train()
