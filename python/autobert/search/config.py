@@ -222,7 +222,9 @@ def _build(cls, doc: Any, where: str):
 
 PRESETS: dict[str, dict] = {
     # 2 CPU cores, WikiText-2-sized corpus: warm-up + 60 candidates in a few minutes.
-    "tiny": {"budget": 60},
+    # One torch thread: on a model this small, a second OpenMP thread buys little and, on a busy
+    # machine, spin-waiting makes a step ~10x slower (measured on 2 cores).
+    "tiny": {"budget": 60, "biws": {"threads": 1}},
     # A GPU-sized proxy: BERT-small widths, longer warm-up and child training.
     "small": {"budget": 200, "model": {"n_layers": 4, "hidden": 256, "heads": 4, "ffn": 1024,
                                         "max_positions": 128},

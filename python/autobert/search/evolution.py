@@ -31,7 +31,9 @@ log = logging.getLogger(__name__)
 
 STRATEGIES = ("opnas", "evolution", "random")
 Layers = tuple[LayerChoice, ...]
-_DEDUP_TRIES = 64
+_DEDUP_TRIES = 64      # random draws before giving up
+_PARENT_TRIES = 8      # tournaments before a random individual replaces a mutant
+_DUPLICATE_TRIES = 4   # duplicate children before an arm is dropped for one proposal
 
 
 class SearchExhausted(RuntimeError):
@@ -116,11 +118,11 @@ class Evolution:
             return self._random(index, rng, known)
         if self.strategy == "random" or not self.population:
             return self._random(index, rng, known)
-        for _ in range(_DEDUP_TRIES):
-            child = self._mutant(index, rng)
-            if child is not None and not known(child.fingerprint):
+        for _ in range(_PARENT_TRIES):
+            child = self._mutant(index, rng, self._tournament(rng), known)
+            if child is not None:
                 return child
-        log.info("proposal %d: no new mutant in %d tries; drawing a random individual", index, _DEDUP_TRIES)
+        log.info("proposal %d: no new mutant of %d parents; drawing a random individual", index, _PARENT_TRIES)
         return self._random(index, rng, known)
 
     def _random(self, index: int, rng: random.Random, known: Callable[[str], bool]) -> Proposal:
@@ -136,18 +138,27 @@ class Evolution:
         contenders = rng.sample(pool, min(self.sample_size, len(pool)))
         return min(contenders, key=lambda m: m.fitness)
 
-    def _mutant(self, index: int, rng: random.Random) -> Optional[Proposal]:
-        parent = self._tournament(rng)
+    def _mutant(self, index: int, rng: random.Random, parent: Member,
+                known: Callable[[str], bool]) -> Optional[Proposal]:
+        """A new (unseen) child of ``parent``, or None. An arm that cannot apply, or keeps producing
+        architectures already seen, is dropped for this proposal — otherwise an untried arm (UCB
+        infinity) whose children are all duplicates would be drawn forever and never get a result."""
         feasible = feasible_arms(parent.layers, self.space)
+        duplicates: collections.Counter = collections.Counter()
         while feasible:
             arm = self.priority.sample(rng, feasible)
             try:
                 layers, info = mutate_arch(parent.layers, arm, rng, self.space)
             except MutationError:
-                feasible.remove(arm)  # impossible for this parent: draw among the others
+                feasible.remove(arm)
                 continue
-            return Proposal(index, layers, self.fingerprint(layers), parent.fingerprint, arm, info.kind,
-                            info.layer, parent.generation + 1)
+            fp = self.fingerprint(layers)
+            if not known(fp):
+                return Proposal(index, layers, fp, parent.fingerprint, arm, info.kind, info.layer,
+                                parent.generation + 1)
+            duplicates[arm] += 1
+            if duplicates[arm] >= _DUPLICATE_TRIES:
+                feasible.remove(arm)
         return None
 
     # ---- results ----

@@ -18,7 +18,7 @@ from autobert.graph import AUTOBERT_ZERO, library
 from autobert.model.config import ArchConfig, AttentionLayer
 from autobert.model.space import SearchSpace
 from autobert.search.config import SearchConfig
-from autobert.search.evolution import Evolution
+from autobert.search.evolution import Evolution, SearchExhausted
 from autobert.search.executor import make_executor
 from autobert.search.mutation import ARMS
 from autobert.search.outcome import Outcome
@@ -38,7 +38,7 @@ class SearchSummary:
     done: int
     failed: int
     best: Optional[dict]   # the best candidate (see results.candidate_summary)
-    stopped: str           # "budget" | "proposal limit"
+    stopped: str           # "budget" | "proposal limit" | "space exhausted"
 
 
 def search_space(config: SearchConfig) -> SearchSpace:
@@ -183,7 +183,12 @@ class _Loop:
             done = self.store.count("done")
             stopped = None
             while self.executor.in_flight < self.executor.capacity and done + self.executor.in_flight < budget:
-                index = self._next_candidate()
+                try:
+                    index = self._next_candidate()
+                except SearchExhausted as e:
+                    log.warning("stopping: %s", e)
+                    index, stopped = None, "space exhausted"
+                    break
                 if index is None:
                     stopped = "proposal limit"
                     break
