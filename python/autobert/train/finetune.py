@@ -174,6 +174,11 @@ def summarize_runs(runs: list, metric_names: dict) -> dict:
     return out
 
 
+def _rank(score: float) -> float:
+    """Sort key of a dev score: a NaN (a diverged STS-B run) ranks below everything."""
+    return -math.inf if math.isnan(score) else score
+
+
 def _device(precision: str):
     dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     bf16 = precision == "bf16" or (precision == "auto" and dev.type == "cuda")
@@ -215,11 +220,10 @@ def finetune(task: str, model: ModelSource, glue_dir: "str | os.PathLike", token
         for seed in config.seeds:
             run, trained = _one_run(data, arch, state, num_labels, tokenizer, config, lr, seed, device, bf16, progress)
             runs.append(run)
-            if lr not in best or run["score"] > best[lr][0]:
+            if lr not in best or _rank(run["score"]) > _rank(best[lr][0]):
                 best[lr] = (run["score"], seed, copy.deepcopy(trained.state_dict()))
     by_lr = {lr: float(np.mean([r["score"] for r in runs if r["lr"] == lr])) for lr in config.learning_rates}
-    best_lr = max(by_lr, key=lambda lr: (by_lr[lr], -lr)) if not all(map(math.isnan, by_lr.values())) \
-        else config.learning_rates[0]
+    best_lr = max(config.learning_rates, key=lambda lr: (_rank(by_lr[lr]), -lr))  # ties: the smaller lr
     chosen = [r for r in runs if r["lr"] == best_lr]
     metric_names = {cfg: list(get_config(cfg).metrics) for cfg in data["dev"]}
     source = "fresh:" + arch.fingerprint() if isinstance(model, ArchConfig) else str(model)
