@@ -70,17 +70,18 @@ def mlm_step(model: nn.Module, batch: torch.Tensor, optimizer: torch.optim.Optim
         batch: (B, N) long token blocks (unmasked); padding must be the masking's [PAD] id.
         optimizer, scheduler: stepped once (scheduler may be None).
         masking: a WordPieceTokenizer or MaskingIds (default: bert-base-uncased ids).
-        generator: drives the masks (seed it for reproducible runs).
+        generator: drives the masks (seed it for reproducible runs); on ``batch``'s device.
         clip_norm: gradient-norm clip, None for none.
         bf16: autocast to bfloat16 (pretraining turns it on for GPUs).
     Returns:
         The loss as a float.
     """
     device = next(model.parameters()).device
-    batch = batch.to(device)
+    # Masks are drawn where the batch lives (the generator's device), then moved to the model.
     inputs, labels = mask_tokens(batch, masking, prob=prob, generator=generator)
+    inputs, labels = inputs.to(device), labels.to(device)
     with autocast(device, bf16):
-        loss = masked_lm_loss(model, inputs, labels, _attention_mask(batch, masking))
+        loss = masked_lm_loss(model, inputs, labels, _attention_mask(inputs, masking))
     loss.backward()
     if clip_norm is not None:
         torch.nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
