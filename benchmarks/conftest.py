@@ -179,7 +179,9 @@ def _suite_markdown(suite: str) -> str:
             res = json.load(f)
         if res.get("suite") != suite:
             continue  # another suite whose name starts with this one
-        parts.append(f"**{res['device']}** · torch {res['torch']} · {res['threads']} threads · "
+        loads = [r["loadavg_1m"] for r in res["records"] if isinstance(r.get("loadavg_1m"), (int, float))]
+        load = f" · load avg {min(loads):.1f}–{max(loads):.1f}" if loads else ""
+        parts.append(f"**{res['device']}** · torch {res['torch']} · {res['threads']} threads{load} · "
                      f"{res['date']} · [`results/{name}`](results/{name})\n")
         parts.append("| case | variant | dtype | shapes | median ms | p20–p80 ms | peak MiB | × baseline |")
         parts.append("|---|---|---|---|---:|---:|---:|---:|")
@@ -204,7 +206,9 @@ pytest-benchmark suites comparing autobert's fused kernels with eager PyTorch ba
 Columns: median and p20–p80 of the per-call wall time over all rounds; peak = extra memory one
 call needs (CPU: rise of the resident-set high-water mark after `malloc_trim`, i.e. pages the
 call touches anew; CUDA: `torch.cuda.max_memory_allocated` above the starting level);
-× baseline = the baseline variant's median / this median (> 1 is faster).
+× baseline = the baseline variant's median / this median (> 1 is faster). The load average
+(1 min, at each record) shows how busy the machine was: on a shared machine, timings taken at a
+load above the thread count are inflated, multi-kernel baselines most.
 """
 
 
@@ -245,7 +249,10 @@ class _Recorder:
                "dtype": None if dtype is None else str(dtype).replace("torch.", ""),
                "median_s": statistics.median(data), "p20_s": _quantile(data, 0.2),
                "p80_s": _quantile(data, 0.8), "rounds": len(data), "iterations": meta.iterations,
-               "peak_mem_bytes": peak_mem_bytes, **{k: _jsonable(v) for k, v in extra.items()}}
+               "peak_mem_bytes": peak_mem_bytes,
+               # Other processes competing for the cores inflate timings; keep the evidence.
+               "loadavg_1m": round(os.getloadavg()[0], 2),
+               **{k: _jsonable(v) for k, v in extra.items()}}
         self.pending.setdefault((suite, device), []).append(rec)
         return rec
 
