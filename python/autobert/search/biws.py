@@ -4,7 +4,8 @@ weights (``Supernet.extract``), training a few MLM steps and measuring the held-
 The supernet is trained only during warm-up and then frozen (saved to the run folder): every
 candidate starts from the same weights, so a fitness depends only on the architecture and the
 seed — which is what makes a resumed search equal an uninterrupted one. Each candidate trains on
-a copy; batch order, masks and dropout are seeded from the run seed and the fingerprint.
+a copy; batch order, masks and dropout are seeded from the run seed alone, the same for every
+candidate, so candidates are compared on identical data.
 """
 from __future__ import annotations
 
@@ -154,7 +155,9 @@ class BIWSEvaluator:
 
     # ---- candidates ----
     def candidate_seed(self, arch: ArchConfig) -> int:
-        return (int(arch.fingerprint(), 16) ^ self.seed) % (2 ** 62)
+        """Every candidate trains on the same batches with the same masks (common random numbers):
+        fitness differences then come from the architecture, not from the luck of the data order."""
+        return self.seed
 
     def train_child(self, model: torch.nn.Module, steps: int, seed: int,
                     optimizer: Optional[torch.optim.Optimizer] = None) -> list[float]:

@@ -91,7 +91,7 @@ class BIWSConfig:
     batch_size: int = 16               # blocks per training step (supernet and children)
     max_tokens: Optional[int] = None   # read at most this many corpus tokens (None: all)
     holdout_fraction: float = 0.1      # blocks held out for the fitness
-    eval_blocks: int = 128             # held-out blocks scored per candidate (fixed masks)
+    eval_blocks: int = 256             # held-out blocks scored per candidate (fixed masks)
     compact_vocab: bool = True         # re-number the ids the corpus uses densely (smaller softmax)
     warmup_steps: int = 300            # supernet warm-up steps (sampled children)
     single_change_prob: float = 0.5    # share of warm-up children from the single-change sampler

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
-from typing import Optional, Sequence
+from typing import Sequence
 
 from autobert.graph import MUTATION_OPS, GraphError, mutate_with_info
 from autobert.model.config import AttentionLayer, ConvLayer, LayerChoice
@@ -120,7 +120,3 @@ def describe_layers(layers: Sequence[LayerChoice]) -> list[str]:
     """One string per layer: the graph expression or ``conv k=K``."""
     return [f"conv k={lay.kernel}" if isinstance(lay, ConvLayer) else lay.graph.to_expr() for lay in layers]
 
-
-def arm_of(op: Optional[str]) -> Optional[str]:
-    """The arm stored for a candidate (None for an initial or random individual)."""
-    return op if op in ARMS else None
