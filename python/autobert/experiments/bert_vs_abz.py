@@ -22,8 +22,10 @@ import sys
 import time
 from pathlib import Path
 
-from autobert.model import ArchConfig, AttentionLayer
+import torch
+
 from autobert.graph import library
+from autobert.model import ArchConfig, AttentionLayer
 from autobert.train import PretrainConfig, WordPieceTokenizer, load_corpus, pretrain, split_blocks
 from autobert.train.archs import abz_layers, match_ffn
 from autobert.train.checkpoint import find_checkpoint
@@ -74,6 +76,8 @@ def _glue_one(name, fcfg, tok, glue_dir, out: Path) -> dict:
 
 
 def run(args) -> dict:
+    if args.threads:
+        torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -137,6 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-train-examples", type=int, default=1000, help="seeded subsample of large train sets")
     p.add_argument("--predict-test", action="store_true", help="also write test predictions (submission files)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=0,
+                   help="torch intra-op threads (0: torch's default). On a busy shared CPU use 1: an idle-spinning "
+                        "second OpenMP thread made small fine-tuning steps 10-20x slower there")
     return p
 
 
