@@ -28,8 +28,11 @@ def draw_graph(graph: Graph, ax, title: str = "") -> None:
     pos = layout(graph)
     for i, (_, args) in enumerate(graph.nodes):
         for a in args:
+            # An edge skipping rows would run straight through the nodes between: bend it.
+            bend = 0.35 if pos[i][1] - pos[a][1] > 1 else 0.0
             ax.annotate("", xy=pos[i], xytext=pos[a],
-                        arrowprops={"arrowstyle": "->", "color": "0.4", "shrinkA": 9, "shrinkB": 9})
+                        arrowprops={"arrowstyle": "->", "color": "0.4", "shrinkA": 9, "shrinkB": 9,
+                                    "connectionstyle": f"arc3,rad={bend}"})
     for i, (op, _) in enumerate(graph.nodes):
         colour = "#cfe3ff" if op in ("Q", "K", "V") else ("#ffd9b3" if i == graph.output else "#eeeeee")
         ax.text(*pos[i], op, ha="center", va="center", fontsize=8,
