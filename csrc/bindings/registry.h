@@ -9,6 +9,7 @@ void register_elementwise(pybind11::module_& m);  // csrc/bindings/elementwise.c
 void register_softmax(pybind11::module_& m);      // csrc/bindings/softmax.cpp
 void register_attention(pybind11::module_& m);    // csrc/bindings/attention.cpp
 void register_adamw(pybind11::module_& m);
+void register_cuda(pybind11::module_& m);        // csrc/bindings/cuda.cpp (no-op without CUDA)
 
 inline void register_all(pybind11::module_& m) {
   register_info(m);
@@ -16,6 +17,7 @@ inline void register_all(pybind11::module_& m) {
   register_softmax(m);
   register_attention(m);
   register_adamw(m);
+  register_cuda(m);
 }
 
 }  // namespace autobert::bindings
