@@ -7,6 +7,7 @@ here: the kernels themselves are checked by compiling only.
 import math
 import os
 import random
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -288,3 +289,52 @@ def test_masked_adamw_plan_and_math_on_host(tmp_path):
         for name, gt, w, before in zip(("param", "exp_avg", "exp_avg_sq"), got, want, (p, m, v)):
             assert torch.equal(gt[~active], before[~active]), f"tensor {i}: inactive {name} changed"
             torch.testing.assert_close(gt[active], w[active], rtol=2e-6, atol=1e-8, msg=f"tensor {i} {name}")
+
+
+def _cuda_include():
+    """A CUDA toolkit include folder holding cuda_runtime.h (next to nvcc, CUDA_HOME or /usr/local/cuda)."""
+    homes = [Path(NVCC).resolve().parents[1]] if NVCC else []
+    homes += [Path(h) for h in (os.environ.get("CUDA_HOME"), "/usr/local/cuda") if h]
+    for home in homes:
+        if (home / "include" / "cuda_runtime.h").exists():
+            return home / "include"
+    return None
+
+
+@pytest.mark.slow
+@needs_nvcc
+def test_cuda_bindings_compile_with_host_compiler(tmp_path):
+    """csrc/bindings/cuda.cpp as setup.py compiles it in a CUDA build (host c++, AUTOBERT_WITH_CUDA=1):
+    compiles against torch's c10/cuda headers and the launcher headers, defines register_cuda and
+    calls the four launchers. Checks the binding compiles on a CPU-only machine; the kernels
+    themselves are checked by test_nvcc_compiles and, on a GPU, tests/ext/test_cuda_kernels.py."""
+    import sysconfig
+
+    from torch.utils import cpp_extension
+
+    cxx = shutil.which(os.environ.get("CXX", "c++")) or shutil.which("g++")
+    cuda_inc = _cuda_include()
+    torch_inc = [Path(p) for p in cpp_extension.include_paths()]
+    if cxx is None or cuda_inc is None:
+        pytest.skip("needs a host C++ compiler and the CUDA headers")
+    if not (torch_inc[0] / "c10" / "cuda" / "CUDAGuard.h").exists():
+        pytest.skip("this torch ships no c10/cuda headers")
+    defines = ["-DAUTOBERT_WITH_CUDA=1", "-DTORCH_EXTENSION_NAME=_C", "-DTORCH_API_INCLUDE_EXTENSION_H"]
+    if not (torch_inc[0] / "c10" / "cuda" / "impl" / "cuda_cmake_macros.h").exists():
+        # CPU wheels lack this generated header; it only sets a Windows export macro.
+        defines.append("-DC10_CUDA_NO_CMAKE_CONFIGURE_FILE")
+    std = re.search(r'"(-std=c\+\+\d+)"', (ROOT / "setup.py").read_text())  # the build's C++ standard
+    obj = tmp_path / "cuda_bindings.o"
+    cmd = [cxx, std.group(1) if std else "-std=c++17", "-O0", "-fPIC", "-c", *defines, *(f"-I{p}" for p in torch_inc),
+           f"-I{sysconfig.get_paths()['include']}", f"-I{cuda_inc}", f"-I{ROOT / 'csrc'}",
+           str(ROOT / "csrc" / "bindings" / "cuda.cpp"), "-o", str(obj)]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-6000:]
+    nm = shutil.which("nm")
+    if nm is None:
+        return
+    syms = subprocess.run([nm, "-C", str(obj)], capture_output=True, text=True, timeout=120).stdout
+    assert "T autobert::bindings::register_cuda(" in syms
+    for launcher in ("elementwise_program_cuda", "row_softmax_fwd_cuda", "row_softmax_bwd_cuda", "masked_adamw_cuda"):
+        # std::string returns carry an ABI tag: name[abi:cxx11](...)
+        assert re.search(rf"U autobert::cuda::{launcher}[\[(]", syms), f"the binding does not call {launcher}"
