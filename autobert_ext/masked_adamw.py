@@ -6,8 +6,9 @@ A supernet trains one sampled child at a time; the child uses only part of each 
 moments bit-identical (no weight decay either). One call covers a whole list of tensors.
 
 Backends: the C++ kernel (``autobert_ext._C``, CPU) by default; the eager PyTorch reference
-below when ``_C`` is missing or ``AUTOBERT_BACKEND=eager``. There is no CUDA kernel yet: CUDA
-tensors raise a RuntimeError unless ``AUTOBERT_BACKEND=eager``.
+below when ``_C`` is missing or ``AUTOBERT_BACKEND=eager``. CUDA tensors run the CUDA kernel
+(``_C.fused_masked_adamw_cuda``, also float16) when ``_C`` was built with CUDA, and raise a
+RuntimeError otherwise unless ``AUTOBERT_BACKEND=eager``.
 
 Numerics: the kernel follows torch.optim.AdamW's op order and rounding (ATen's FMA in lerp and
 addcmul included); on AVX512 builds the moments then match torch 2.13 bit for bit. Parameters
@@ -23,7 +24,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from autobert_ext._loader import get_C
+from autobert_ext._loader import get_C, with_cuda
 
 __all__ = ["MaskedAdamW", "fused_masked_adamw_", "masked_adamw_reference_"]
 
@@ -121,11 +122,17 @@ def _fused_masked_adamw_op(params: list[Tensor], grads: list[Tensor], exp_avgs: 
 @_fused_masked_adamw_op.register_kernel("cuda")
 def _fused_masked_adamw_cuda(params, grads, exp_avgs, exp_avg_sqs, masks, steps,
                              lr, beta1, beta2, eps, weight_decay) -> None:
-    if os.environ.get("AUTOBERT_BACKEND", "").strip().lower() != "eager":
-        raise RuntimeError("fused_masked_adamw_: no CUDA kernel yet for CUDA tensors; "
+    if os.environ.get("AUTOBERT_BACKEND", "").strip().lower() == "eager":
+        masked_adamw_reference_(params, grads, exp_avgs, exp_avg_sqs, masks, steps,
+                                lr, beta1, beta2, eps, weight_decay)
+        return
+    kernel = getattr(get_C(), "fused_masked_adamw_cuda", None) if with_cuda() else None
+    if kernel is None:
+        why = ("autobert_ext._C is not available" if get_C() is None
+               else "this build of autobert_ext._C has CPU kernels only; rebuild it with CUDA")
+        raise RuntimeError(f"fused_masked_adamw_: no CUDA kernel yet for CUDA tensors ({why}); "
                            "set AUTOBERT_BACKEND=eager to use the eager PyTorch fallback")
-    masked_adamw_reference_(params, grads, exp_avgs, exp_avg_sqs, masks, steps,
-                            lr, beta1, beta2, eps, weight_decay)
+    kernel(params, grads, exp_avgs, exp_avg_sqs, masks, steps, lr, beta1, beta2, eps, weight_decay)
 
 
 @_fused_masked_adamw_op.register_fake
