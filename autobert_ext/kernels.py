@@ -18,7 +18,7 @@ from autobert_ext.program import Program, run_program
 BACKENDS = ("eager", "cpp", "cuda", "triton")
 
 
-def backend_for(device: torch.device, kind: str = "streaming") -> str:
+def backend_for(device: torch.device, kind: str = "streaming", dtype: Optional[torch.dtype] = None) -> str:
     """The backend for a plan step of ``kind`` on ``device``.
 
     AUTOBERT_BACKEND, when set, applies to every step. Otherwise: CPU -> cpp (eager when the
@@ -32,6 +32,8 @@ def backend_for(device: torch.device, kind: str = "streaming") -> str:
             raise ValueError(f"AUTOBERT_BACKEND={forced!r}; expected one of {', '.join(BACKENDS)}")
         return forced
     if device.type == "cuda":
+        if dtype == torch.float64:  # the GPU kernels are written for 32- and 16-bit floats
+            return "eager"
         has_triton = _triton_available()
         if kind == "streaming":
             return "triton" if has_triton else "eager"

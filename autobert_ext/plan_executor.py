@@ -50,7 +50,7 @@ def forward(plan: Plan, q, k, v, mask):
     aux: dict[int, list[torch.Tensor]] = {}
     for si, step in enumerate(plan.steps):
         ins = [vals[i] for i in step.inputs]
-        backend = K.backend_for(q.device, step.kind)
+        backend = K.backend_for(q.device, step.kind, q.dtype)
         if step.kind == "elementwise":
             outs = K.elementwise(backend, step.program, ins)
         elif step.kind == "softmax":
@@ -88,7 +88,7 @@ def backward(plan: Plan, grad_out, vals, aux, mask):
         if all(g is None for g in gouts):
             continue
         ins = [vals[i] for i in step.inputs]
-        backend = K.backend_for(grad_out.device, step.kind)
+        backend = K.backend_for(grad_out.device, step.kind, grad_out.dtype)
         for i, g in zip(step.inputs, _step_backward(step, si, ins, gouts, vals, aux, mask, backend)):
             _add(grads, i, g)
     q = vals[0]
