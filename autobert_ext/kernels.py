@@ -88,7 +88,8 @@ def _eager_lse(q, k, score, norm, mask):
 def _require_compiled(backend: str, t: torch.Tensor):
     if backend == "cpp" and t.device.type != "cpu":
         raise RuntimeError(f"backend 'cpp' runs on CPU tensors, got a tensor on {t.device}")
-    if backend in ("cuda", "triton") and t.device.type != "cuda":
+    interpreted = backend == "triton" and os.environ.get("TRITON_INTERPRET") == "1"  # Triton's CPU interpreter
+    if backend in ("cuda", "triton") and t.device.type != "cuda" and not interpreted:
         raise RuntimeError(f"backend {backend!r} needs CUDA tensors, got a tensor on {t.device}")
     if backend == "cuda" and not _loader.with_cuda():
         raise RuntimeError("backend 'cuda' requested but autobert_ext._C was built without CUDA kernels")
