@@ -2,8 +2,9 @@
 // elements, so decoding costs nothing per element and a new program needs no compilation.
 // Include only from kernel translation units (it pulls in the ATen vector headers via vec.h).
 #pragma once
-#include "program/vec.h"
+#include "program/fast_math.h"
 #include "program/program.h"
+#include "program/vec.h"
 
 #include <algorithm>
 #include <cmath>
@@ -16,31 +17,33 @@ namespace autobert::program {
 using at::vec::Vectorized;
 
 // Elementwise meaning of every opcode on one vector; mirrors OPCODES in autobert_ext/program.py.
+// Transcendentals go through Math<T> (fast_math.h): fast float kernels, SLEEF for double.
 template <typename T>
 struct VecOps {
   using V = Vectorized<T>;
+  using M = Math<T>;
   static V one() { return V(T(1)); }
   // 1.0 where the comparison mask is set, else 0.0 (ATen comparisons return all-ones bit masks).
   static V bool_to_one(const V& m) { return m & one(); }
   // torch.sign: -1, 0 or +1.
   static V sign(const V& x) { return bool_to_one(x > V(T(0))) - bool_to_one(x < V(T(0))); }
   static V signp(const V& x) { return V::blendv(V(T(-1)), one(), x >= V(T(0))); }
-  static V exp_clamped(const V& x) { return at::vec::minimum(x, V(T(20))).exp(); }
+  static V exp_clamped(const V& x) { return M::exp(at::vec::minimum(x, V(T(20)))); }
   static V safe_sqrt(const V& x) { return sign(x) * ((x.abs() + V(T(1e-6))).sqrt() - V(T(1e-3))); }
-  static V safe_log(const V& x) { return sign(x) * x.abs().log1p(); }
-  static V sigmoid(const V& x) { return (one() + x.neg().exp()).reciprocal(); }
+  static V safe_log(const V& x) { return sign(x) * M::log1p(x.abs()); }
+  static V sigmoid(const V& x) { return one() / (one() + M::exp(x.neg())); }
   static V logsigmoid(const V& x) {
     // log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|)), the overflow-free form torch uses.
-    return at::vec::minimum(x, V(T(0))) - x.abs().neg().exp().log1p();
+    return at::vec::minimum(x, V(T(0))) - M::log1p(M::exp(x.abs().neg()));
   }
-  static V gelu(const V& x) { return x * V(T(0.5)) * (one() + (x * V(T(M_SQRT1_2))).erf()); }
+  static V gelu(const V& x) { return x * V(T(0.5)) * (one() + M::erf(x * V(T(M_SQRT1_2)))); }
   static V dgelu(const V& x) {
-    const V cdf = V(T(0.5)) * (one() + (x * V(T(M_SQRT1_2))).erf());
-    return cdf + x * (x * x * V(T(-0.5))).exp() * V(T(0.3989422804014327));
+    const V cdf = V(T(0.5)) * (one() + M::erf(x * V(T(M_SQRT1_2))));
+    return cdf + x * M::exp(x * x * V(T(-0.5))) * V(T(0.3989422804014327));
   }
   static V softplus(const V& x) {
     // torch.nn.functional.softplus(beta=1, threshold=20): linear above the threshold.
-    return V::blendv(x.exp().log1p(), x, x > V(T(20)));
+    return V::blendv(M::log1p(M::exp(x)), x, x > V(T(20)));
   }
   static V safe_div(const V& a, const V& b) {
     return a / (signp(b) * at::vec::maximum(b.abs(), V(T(1e-6))));
@@ -87,7 +90,7 @@ inline void eval_instr(int32_t op, T* d, const T* a, const T* b, double imm_d, i
     case kLog: map1(d, a, n, [](V x) { return O::safe_log(x); }); break;
     case kExp: map1(d, a, n, [](V x) { return O::exp_clamped(x); }); break;
     case kSigmoid: map1(d, a, n, [](V x) { return O::sigmoid(x); }); break;
-    case kTanh: map1(d, a, n, [](V x) { return x.tanh(); }); break;
+    case kTanh: map1(d, a, n, [](V x) { return Math<T>::tanh(x); }); break;
     case kRelu: map1(d, a, n, [](V x) { return at::vec::clamp_min(x, V(T(0))); }); break;
     case kGelu: map1(d, a, n, [](V x) { return O::gelu(x); }); break;
     case kSoftplus: map1(d, a, n, [](V x) { return O::softplus(x); }); break;
@@ -106,7 +109,7 @@ inline void eval_instr(int32_t op, T* d, const T* a, const T* b, double imm_d, i
     case kGtc: map1(d, a, n, [c](V x) { return O::bool_to_one(x > c); }); break;
     case kLtc: map1(d, a, n, [c](V x) { return O::bool_to_one(x < c); }); break;
     case kDgelu: map1(d, a, n, [](V x) { return O::dgelu(x); }); break;
-    case kExpRaw: map1(d, a, n, [](V x) { return x.exp(); }); break;
+    case kExpRaw: map1(d, a, n, [](V x) { return Math<T>::exp(x); }); break;
     case kFma: map2(d, a, b, n, [c](V x, V y) { return x * y + c; }); break;
     default: break;  // unreachable: decode() rejected unknown opcodes
   }
