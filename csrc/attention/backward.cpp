@@ -10,6 +10,7 @@
 #include <mutex>
 
 #include "attention/gemm.h"
+#include "program/transform.h"
 #include "attention/tiles.h"
 
 namespace autobert::attention {
@@ -17,15 +18,17 @@ namespace {
 
 constexpr int64_t kBQ = 64;   // query rows per step (the K dimension of the dK/dV GEMMs)
 constexpr int64_t kBK = 128;  // keys per task
-constexpr int64_t kEvalChunk = 2048;
+constexpr int64_t kEvalChunk = 1024;  // elements per interpreter call: registers stay in L1
 
-// Runs a 1-output program over a (rows x n) tile in L1-sized chunks: res = prog(in...).
+// Runs a program over n-element tiles in L1-sized chunks: out[j][e] = prog(in[0][e], ...).
 template <typename T>
-void eval_tile(program::Evaluator<T>& ev, const T* a, const T* b, T* res, int64_t n) {
+void eval_tile(program::Evaluator<T>& ev, const std::vector<const T*>& in, const std::vector<T*>& out, int64_t n) {
+  std::vector<const T*> ip(in.size());
+  std::vector<T*> op(out.size());
   for (int64_t e = 0; e < n; e += kEvalChunk) {
-    const T* in[2] = {a + e, b ? b + e : nullptr};
-    T* o = res + e;
-    ev.run(in, &o, std::min(kEvalChunk, n - e));
+    for (size_t i = 0; i < in.size(); ++i) ip[i] = in[i] + e;
+    for (size_t j = 0; j < out.size(); ++j) op[j] = out[j] + e;
+    ev.run(ip.data(), op.data(), std::min(kEvalChunk, n - e));
   }
 }
 
@@ -49,7 +52,15 @@ void backward(const program::Program& score, const program::Program& score_bwd, 
   double f_scale = 1.0, b_scale = 1.0;
   const bool lin_f = linear_in(score, 0, &f_scale);      // t = f_scale * s
   const bool lin_b = linear_in(score_bwd, 1, &b_scale);  // ds = b_scale * dt: applied once to dK and dQ
-  const program::Plan plan_f(score), plan_b(score_bwd);
+  // A non-linear derivative is split: its s-only part joins f in one program evaluated right after
+  // S (sharing f's intermediates), and only the part that reads g runs once dT is known.
+  const bool split = !lin_b;
+  const program::BackwardSplit sp = split ? program::split_backward(score, score_bwd) : program::BackwardSplit{};
+  const program::Program& first = split ? sp.merged : score;   // s -> [t, boundary values...]
+  const program::Program& second = split ? sp.post : score_bwd;
+  const program::Plan plan_first(first), plan_second(second);
+  const bool eval_first = split || !lin_f;
+  const size_t n_tiles = split ? sp.merged.outputs.size() : 1;  // t and the boundary values
   const KeyMask<T> km(mask, s.B, s.Nk, nk_pad, kBK);
   const auto kt = pack_all<T>(BH, s.d * nk_pad, [&](int64_t bh, T* dst) {
     pack_transposed(k + bh * s.Nk * s.d, s.Nk, s.d, dst, nk_pad);
@@ -83,9 +94,12 @@ void backward(const program::Program& score, const program::Program& score_bwd, 
   at::parallel_for(0, BH * n_kb, 1, [&](int64_t w0, int64_t w1) {
     DqPart<T> part{w0, w0 / n_kb, (w1 - 1) / n_kb, {}};
     part.acc.assign((part.bh_hi - part.bh_lo + 1) * s.Nq * d_pad, T(0));
-    std::vector<T> sb(kBQ * kBK), tb(kBQ * kBK), pb(kBQ * kBK), dpb(kBQ * kBK);
+    std::vector<T> sb(kBQ * kBK), pb(kBQ * kBK), dpb(kBQ * kBK), tiles(n_tiles * kBQ * kBK);
     std::vector<T> dk_acc(kBK * d_pad), dv_acc(kBK * dv_pad);
-    program::Evaluator<T> ev_f(score, plan_f, lin_f ? 1 : kEvalChunk), ev_b(score_bwd, plan_b, lin_b ? 1 : kEvalChunk);
+    program::Evaluator<T> ev_first(first, plan_first, eval_first ? kEvalChunk : 1);
+    program::Evaluator<T> ev_second(second, plan_second, split ? kEvalChunk : 1);
+    std::vector<T*> first_out(n_tiles);
+    std::vector<const T*> second_in(split ? sp.boundary.size() + 1 : 0);
     for (int64_t w = w0; w < w1; ++w) {
       const int64_t bh = w / n_kb, b = bh / s.H, kb = w % n_kb, j0 = kb * kBK;
       const int64_t bk = std::min(kBK, nk_pad - j0), keys = std::min(bk, s.Nk - j0);
@@ -98,11 +112,12 @@ void backward(const program::Program& score, const program::Program& score_bwd, 
         T* S = sb.data();
         gemm<T, false>(rows, bk, s.d, q + row0 * s.d, s.d, 1, kt.data() + bh * s.d * nk_pad + j0, nk_pad, S, bk);
         const T* t = S;
-        if (!lin_f) {
-          eval_tile<T>(ev_f, S, nullptr, tb.data(), n);
-          t = tb.data();
+        if (eval_first) {
+          for (size_t j = 0; j < n_tiles; ++j) first_out[j] = tiles.data() + j * n;
+          eval_tile<T>(ev_first, {S}, first_out, n);
+          t = tiles.data();
         }
-        const T ts = lin_f ? static_cast<T>(f_scale) : T(1);
+        const T ts = eval_first ? T(1) : static_cast<T>(f_scale);
         // P = softmax probabilities (from the saved logsumexp) or t itself; 0 at masked keys.
         T* P = pb.data();
         for (int64_t r = 0; r < rows; ++r) {
@@ -111,7 +126,7 @@ void backward(const program::Program& score, const program::Program& score_bwd, 
           const V vl(l), vs(ts);
           for (int64_t j = 0; j < bk; j += W) {
             V x = V::loadu(t + r * bk + j) * vs;
-            if (softmax) x = (x - vl).exp_u20();
+            if (softmax) x = program::Math<T>::exp(x - vl);
             if (keep) x = V::blendv(V(T(0)), x, V::loadu(keep + j));
             if (dead) x = V(T(0));
             x.store(P + r * bk + j);
@@ -134,16 +149,21 @@ void backward(const program::Program& score, const program::Program& score_bwd, 
           }
         }
         const T* dS = dP;
-        if (!lin_b) {
-          eval_tile<T>(ev_b, S, dP, tb.data(), n);
+        if (split) {
+          for (size_t j = 0; j < sp.boundary.size(); ++j) {
+            second_in[j] = sp.merged_out[j] < 0 ? S : tiles.data() + sp.merged_out[j] * n;
+          }
+          second_in.back() = dP;
+          T* ds = tiles.data();  // t is dead once P is formed: dS goes there
+          eval_tile<T>(ev_second, second_in, {ds}, n);
           if (keep) {  // f_bwd(s, 0) need not be 0: masked keys get no gradient by definition
             for (int64_t r = 0; r < rows; ++r) {
               for (int64_t j = 0; j < bk; j += W) {
-                V::blendv(V(T(0)), V::loadu(tb.data() + r * bk + j), V::loadu(keep + j)).store(tb.data() + r * bk + j);
+                V::blendv(V(T(0)), V::loadu(ds + r * bk + j), V::loadu(keep + j)).store(ds + r * bk + j);
               }
             }
           }
-          dS = tb.data();
+          dS = ds;
         }
         gemm<T, true>(bk, d_pad, rows, dS, 1, bk, qp.data() + row0 * d_pad, d_pad, dk_acc.data(), d_pad);
         gemm<T, true>(rows, d_pad, bk, dS, bk, 1, kp.data() + (bh * nk_pad + j0) * d_pad, d_pad,

@@ -14,7 +14,7 @@ namespace {
 
 constexpr int64_t kBQ = 64;           // query rows per task: amortises the K/V block loads
 constexpr int64_t kBK = 128;          // keys per block: S/P tile = 64 x 128 floats = 32 KiB
-constexpr int64_t kEvalChunk = 2048;  // elements per interpreter call: its registers stay in L1
+constexpr int64_t kEvalChunk = 512;  // elements per interpreter call: its registers stay in L1
 
 // One row of the online softmax for a key block: x = scale * src (masked keys -> -inf), then
 // m' = max(m, max x), p = exp(x - m') written over src, l = l * exp(m - m') + sum p, and the
@@ -41,7 +41,7 @@ inline void online_softmax_row(T* src, T scale, const T* keep, int64_t n, T& m, 
   for (int64_t j = 0; j < n; j += W) {
     V x = V::loadu(src + j) * vs;
     if (keep) x = V::blendv(vninf, x, V::loadu(keep + j));
-    const V p = (x - vm).exp_u20();
+    const V p = program::Math<T>::exp(x - vm);
     p.store(src + j);
     vsum = vsum + p;
   }
