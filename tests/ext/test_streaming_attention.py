@@ -38,6 +38,14 @@ SCORES = {
                  ("recip", 10, -1, 0),                                                # r11 softsign'(sqrt u)
                  ("mul", 6, 11, 0), ("dgelu", 2, -1, 0), ("add", 12, 13, 0), ("mul", 14, 1, 0),
                  ("mulc", 15, -1, C)])),
+    # t = relu(c s) + 0.1 s + 0.05 s^2: the derivative reads a constant and s itself next to g.
+    "relu_poly": (
+        prog(1, [("mulc", 0, -1, C), ("relu", 1, -1, 0), ("mulc", 0, -1, 0.1), ("square", 0, -1, 0),
+                 ("mulc", 4, -1, 0.05), ("add", 2, 3, 0), ("add", 6, 5, 0)]),
+        prog(2, [("const", -1, -1, 0.1), ("mul", 1, 2, 0),                  # r3 = 0.1 g
+                 ("gtc", 0, -1, 0.0), ("mulc", 4, -1, C), ("mul", 1, 5, 0),  # r6 = c [s > 0] g
+                 ("add", 6, 3, 0), ("mul", 1, 0, 0), ("mulc", 8, -1, 0.1),  # r9 = 0.1 s g
+                 ("add", 7, 9, 0)])),
 }
 
 
