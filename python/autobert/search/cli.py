@@ -105,6 +105,12 @@ def _search(args) -> int:
     if bool(args.out) == bool(args.resume):
         print("error: give exactly one of --out RUN_DIR (new search) or --resume RUN_DIR", file=sys.stderr)
         return 2
+    fixed = [f"--{n}" for n in ("config", "corpus", "vocab", "seed", "strategy", "executor", "address", "workers",
+                                "fitness") if getattr(args, n) is not None]
+    if args.resume and fixed:
+        print(f"error: a resumed run keeps its config.json; only --budget may change (got {', '.join(fixed)})",
+              file=sys.stderr)
+        return 2
     progress = _Progress(args.no_progress)
     try:
         if args.resume:
