@@ -43,11 +43,11 @@ def _extensions():
     cu = sorted(glob.glob(os.path.join("csrc", "**", "*.cu"), recursive=True))
     use_cuda, reason = _want_cuda(torch)
     # Built from source on the machine that runs it, so tune for it; AUTOBERT_MARCH overrides (e.g. x86-64-v3).
-    cxx = ["-O3", "-std=c++17", "-fopenmp", f"-march={os.environ.get('AUTOBERT_MARCH', 'native')}"]
+    cxx = ["-O3", "-std=c++20", "-fopenmp", f"-march={os.environ.get('AUTOBERT_MARCH', 'native')}"]
     define = [("AUTOBERT_WITH_CUDA", "1")] if use_cuda else []
     if use_cuda:
         print(f"autobert: building CUDA kernels ({reason})")
-        nvcc = ["-O3", "-std=c++17", "--use_fast_math", "-lineinfo",
+        nvcc = ["-O3", "-std=c++20", "--use_fast_math", "-lineinfo",
                 "-gencode=arch=compute_80,code=sm_80", "-gencode=arch=compute_90,code=sm_90"]
         ext = cpp_extension.CUDAExtension(
             "autobert_ext._C", cpp + cu, include_dirs=[os.path.join(HERE, "csrc")], define_macros=define,
