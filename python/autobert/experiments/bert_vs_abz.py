@@ -60,13 +60,15 @@ def _pretrain_one(name, arch, data, pcfg, tok, out: Path) -> dict:
     return json.loads(summary_file.read_text())
 
 
-def _glue_one(name, fcfg, tok, glue_dir, out: Path) -> dict:
+def _glue_one(name, fcfg, tok, glue_dir, out: Path, source=None) -> dict:
+    """GLUE suite of ``out/name/pretrain`` (or of ``source``, e.g. an ArchConfig: no pretraining)."""
     folder = out / name / "glue"
     done = folder / "results.json"
     if done.is_file() and json.loads(done.read_text()).get("finetune_config") == fcfg.to_dict():
         log.info("%s: GLUE already done (%s)", name, folder)
         return json.loads(done.read_text())
-    doc = finetune_glue(out / name / "pretrain", glue_dir, tok, fcfg, folder, tasks=TASKS,
+    source = out / name / "pretrain" if source is None else source
+    doc = finetune_glue(source, glue_dir, tok, fcfg, folder, tasks=TASKS,
                         progress=lambda ev: log.info("%s %s lr=%g seed=%d dev %s (%.0f s)", name, ev["task"], ev["lr"],
                                                      ev["seed"], ev["dev"], ev["seconds"])
                         if ev["event"] == "run_done" else None)
@@ -102,18 +104,22 @@ def run(args) -> dict:
                          "held_out_blocks": int(data[1].shape[0]),
                          "pretrain_tokens": pcfg.steps * pcfg.batch_size * pcfg.seq_len},
                "models": {}}
+    keep = ("tasks", "skipped", "glue_dev_average", "wall_s")
     for name, arch in archs.items():
-        t = time.perf_counter()
         pre = _pretrain_one(name, arch, data, pcfg, tok, out)
-        t_pre = time.perf_counter() - t
-        t = time.perf_counter()
         glue = _glue_one(name, fcfg, tok, args.glue_dir, out)
         results["models"][name] = {
             "layers": arch.describe().splitlines(), "ffn": arch.ffn,
             "backbone_parameters": arch.num_parameters(), "mlm_parameters": arch.num_parameters("mlm"),
-            "pretrain": pre, "pretrain_call_s": t_pre, "glue_call_s": time.perf_counter() - t,
-            "glue": {k: glue[k] for k in ("tasks", "skipped", "glue_dev_average")}}
-    results["wall_s"] = time.perf_counter() - t0
+            "pretrain": pre, "glue": {k: glue[k] for k in keep}}
+    if args.scratch_control:  # the same fine-tuning from random weights: what did pretraining add?
+        results["scratch"] = {name: {k: v for k, v in _glue_one(name + "-scratch", fcfg, tok, args.glue_dir, out,
+                                                                  source=arch).items() if k in keep}
+                              for name, arch in archs.items()}
+    stages = [m["pretrain"]["wall_s"] + m["glue"]["wall_s"] for m in results["models"].values()]
+    stages += [g["wall_s"] for g in results.get("scratch", {}).values()]
+    results["wall_s"] = sum(stages)  # all stages, also those reused from an earlier invocation
+    results["invocation_wall_s"] = time.perf_counter() - t0
     (out / "comparison.json").write_text(json.dumps(results, indent=2) + "\n")
     (out / "comparison.md").write_text(comparison_markdown(results) + "\n")
     return results
@@ -142,6 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--max-train-examples", type=int, default=2000, help="seeded subsample of large train sets")
     p.add_argument("--predict-test", action="store_true", help="also write test predictions (submission files)")
+    p.add_argument("--scratch-control", action="store_true",
+                   help="also fine-tune both architectures from random weights (no pretraining)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0,
                    help="torch intra-op threads (0: torch's default). On a busy shared CPU use 1: an idle-spinning "
