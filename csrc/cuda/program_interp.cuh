@@ -155,7 +155,7 @@ AB_HD float sign_of(float x) { return x > 0.f ? 1.f : (x < 0.f ? -1.f : x * 0.f)
 AB_HD float signp_of(float x) { return x >= 0.f ? 1.f : -1.f; }
 AB_HD float nan_max(float a, float b) { return (a != a || b != b) ? a + b : fmaxf(a, b); }
 AB_HD float nan_min(float a, float b) { return (a != a || b != b) ? a + b : fminf(a, b); }
-AB_HD float cdf(float x) { return 0.5f * (1.f + erff(x * 0.70710678118654752f)); }
+AB_HD float cdf(float x) { return 0.5f * erfcf(-x * 0.70710678118654752f); }  // no cancellation for x << 0
 AB_HD float rsqrt_of(float x) {
 #ifdef __CUDA_ARCH__
   return rsqrtf(x);

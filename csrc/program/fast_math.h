@@ -16,6 +16,7 @@ struct Math {
   static V tanh(const V& x) { return x.tanh(); }
   static V log1p(const V& x) { return x.log1p(); }
   static V erf(const V& x) { return x.erf(); }
+  static V erfc(const V& x) { return x.erfc(); }
 };
 
 #if defined(CPU_CAPABILITY_AVX512) || defined(CPU_CAPABILITY_AVX2)
@@ -136,6 +137,9 @@ struct Math<float> {
   static V tanh(const V& x) { return fast::tanh(x); }
   static V log1p(const V& x) { return fast::log1p(x); }
   static V erf(const V& x) { return fast::erf(x); }
+  // SLEEF's erfc (1.5 ulp relative): gelu's cdf through 1 + erf loses all relative accuracy for
+  // x << 0, where it is tiny, and derivative chains through it (e.g. a division by gelu) amplify that.
+  static V erfc(const V& x) { return x.erfc(); }
 };
 #endif
 

@@ -36,10 +36,13 @@ struct VecOps {
     // log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|)), the overflow-free form torch uses.
     return at::vec::minimum(x, V(T(0))) - M::log1p(M::exp(x.abs().neg()));
   }
-  static V gelu(const V& x) { return x * V(T(0.5)) * (one() + M::erf(x * V(T(M_SQRT1_2)))); }
+  // Phi(x) = erfc(-x / sqrt(2)) / 2: accurate in relative terms on both tails (1 + erf(x / sqrt(2))
+  // cancels for x << 0).
+  static V cdf(const V& x) { return V(T(0.5)) * M::erfc(x * V(T(-M_SQRT1_2))); }
+  static V gelu(const V& x) { return x * cdf(x); }
   static V dgelu(const V& x) {
-    const V cdf = V(T(0.5)) * (one() + M::erf(x * V(T(M_SQRT1_2))));
-    return cdf + x * M::exp(x * x * V(T(-0.5))) * V(T(0.3989422804014327));
+    const V cdf_x = cdf(x);
+    return cdf_x + x * M::exp(x * x * V(T(-0.5))) * V(T(0.3989422804014327));
   }
   static V softplus(const V& x) {
     // torch.nn.functional.softplus(beta=1, threshold=20): linear above the threshold.
