@@ -1,7 +1,5 @@
 """SearchConfig validation and JSON round trip; results files, report and CLI output of a toy run."""
 import json
-import subprocess
-import sys
 
 import pytest
 
@@ -32,7 +30,8 @@ def test_pareto_front():
     assert pareto_front(pts) == [1, 2, 0]
 
 
-def test_results_report_and_cli(tmp_path):
+def test_results_report_and_cli(tmp_path, capsys):
+    from autobert.cli import main
     run = tmp_path / "run"
     run_search(run, SearchConfig(fitness="toy", budget=30, model={"n_layers": 2},
                                  evolution={"population_size": 8, "sample_size": 4}))
@@ -44,11 +43,9 @@ def test_results_report_and_cli(tmp_path):
     run_search(other, SearchConfig(fitness="toy", budget=10, model={"n_layers": 2},
                                    evolution={"strategy": "random"}))
     out = tmp_path / "report.html"
-    result = subprocess.run([sys.executable, "-m", "autobert.cli", "report", str(run), str(other), "--out", str(out)],
-                            capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
+    assert main(["report", str(run), str(other), "--out", str(out)]) == 0
+    assert str(out) in capsys.readouterr().out
     html = out.read_text()
     assert html.count("<img") >= 5 and "operation priority" in html.lower() and "random" in html
-    result = subprocess.run([sys.executable, "-m", "autobert.cli", "report", str(tmp_path / "missing")],
-                            capture_output=True, text=True)
-    assert result.returncode == 2 and "not a search run folder" in result.stderr
+    assert main(["report", str(tmp_path / "missing")]) == 2
+    assert "not a search run folder" in capsys.readouterr().err

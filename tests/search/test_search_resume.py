@@ -98,14 +98,17 @@ def test_kill_and_resume(tmp_path, tiny_corpus):
     assert [(r["fingerprint"], r["status"], r["fitness"]) for r in after] == reference
 
 
-def test_new_run_refuses_an_existing_folder_and_resume_needs_one(tmp_path):
+def test_new_run_refuses_an_existing_folder_and_resume_needs_one(tmp_path, capsys):
+    from autobert.cli import main
     run = tmp_path / "run"
     cfg = SearchConfig(fitness="toy", budget=3, model={"n_layers": 2})
     run_search(run, cfg)
-    result = subprocess.run(_cli("--out", str(run), "--fitness", "toy"), capture_output=True, text=True)
-    assert result.returncode == 2 and "--resume" in result.stderr
-    result = subprocess.run(_cli("--resume", str(tmp_path / "nothing")), capture_output=True, text=True)
-    assert result.returncode == 2 and "not a search run folder" in result.stderr
+    assert main(["search", "--out", str(run), "--fitness", "toy", "--no-progress"]) == 2
+    assert "--resume" in capsys.readouterr().err
+    assert main(["search", "--resume", str(tmp_path / "nothing"), "--no-progress"]) == 2
+    assert "not a search run folder" in capsys.readouterr().err
+    assert main(["search", "--resume", str(run), "--seed", "3"]) == 2
+    assert "only --budget" in capsys.readouterr().err
     summary = run_search(run, resume=True, budget=7)  # extending the budget continues the same run
     assert summary.done == 7
     assert SearchConfig.load(run / "config.json").budget == 7
