@@ -62,32 +62,9 @@ void backward(const program::Program& score, const program::Program& score_bwd, 
   const bool eval_first = split || !lin_f;
   const size_t n_tiles = split ? sp.merged.outputs.size() : 1;  // t and the boundary values
   const KeyMask<T> km(mask, s.B, s.Nk, nk_pad, kBK);
-  const auto kt = pack_all<T>(BH, s.d * nk_pad, [&](int64_t bh, T* dst) {
-    pack_transposed(k + bh * s.Nk * s.d, s.Nk, s.d, dst, nk_pad);
-  });
-  const auto kp = pack_all<T>(BH, nk_pad * d_pad, [&](int64_t bh, T* dst) {
-    pack_rows(k + bh * s.Nk * s.d, s.Nk, s.d, dst, nk_pad, d_pad);
-  });
-  const auto vt = pack_all<T>(BH, s.dv * nk_pad, [&](int64_t bh, T* dst) {
-    pack_transposed(v + bh * s.Nk * s.dv, s.Nk, s.dv, dst, nk_pad);
-  });
-  const auto qp = pack_all<T>(BH, s.Nq * d_pad, [&](int64_t bh, T* dst) {
-    pack_rows(q + bh * s.Nq * s.d, s.Nq, s.d, dst, s.Nq, d_pad);
-  });
-  const auto dop = pack_all<T>(BH, s.Nq * dv_pad, [&](int64_t bh, T* dst) {
-    pack_rows(dout + bh * s.Nq * s.dv, s.Nq, s.dv, dst, s.Nq, dv_pad);
-  });
-  // D_i = dO_i . O_i: the softmax Jacobian's row term.
-  const auto D = pack_all<T>(BH, s.Nq, [&](int64_t bh, T* dst) {
-    for (int64_t i = 0; i < s.Nq; ++i) {
-      const T* a = dout + (bh * s.Nq + i) * s.dv;
-      const T* o = out + (bh * s.Nq + i) * s.dv;
-      T acc = 0;
-      for (int64_t c = 0; c < s.dv; ++c) acc += a[c] * o[c];
-      dst[i] = softmax ? acc : T(0);
-    }
-  });
-
+  // Q and dO are read in place when their rows are whole vectors, else padded copies per slice.
+  const bool pad_q = (s.d % W) != 0, pad_do = (s.dv % W) != 0;
+  const int64_t ldq = pad_q ? d_pad : s.d, ldo = pad_do ? dv_pad : s.dv;
   const int64_t n_kb = km.n_blocks;
   std::mutex parts_mu;
   std::vector<DqPart<T>> parts;
@@ -96,6 +73,12 @@ void backward(const program::Program& score, const program::Program& score_bwd, 
     part.acc.assign((part.bh_hi - part.bh_lo + 1) * s.Nq * d_pad, T(0));
     std::vector<T> sb(kBQ * kBK), pb(kBQ * kBK), dpb(kBQ * kBK), tiles(n_tiles * kBQ * kBK);
     std::vector<T> dk_acc(kBK * d_pad), dv_acc(kBK * dv_pad);
+    // Per task: this key block's K^T, K and V^T panels. Per (b, h) slice: padded Q / dO and
+    // D_i = dO_i . O_i (the softmax Jacobian's row term). All packed here, inside the one
+    // parallel region (see forward.cpp).
+    std::vector<T> kt(s.d * kBK), kp(kBK * d_pad), vt(s.dv * kBK), D(s.Nq);
+    std::vector<T> qp(pad_q ? s.Nq * d_pad : 0), dop(pad_do ? s.Nq * dv_pad : 0);
+    int64_t packed_bh = -1;
     program::Evaluator<T> ev_first(first, plan_first, eval_first ? kEvalChunk : 1);
     program::Evaluator<T> ev_second(second, plan_second, split ? kEvalChunk : 1);
     std::vector<T*> first_out(n_tiles);
@@ -103,14 +86,34 @@ void backward(const program::Program& score, const program::Program& score_bwd, 
     for (int64_t w = w0; w < w1; ++w) {
       const int64_t bh = w / n_kb, b = bh / s.H, kb = w % n_kb, j0 = kb * kBK;
       const int64_t bk = std::min(kBK, nk_pad - j0), keys = std::min(bk, s.Nk - j0);
+      if (bh != packed_bh) {
+        if (pad_q) pack_rows(q + bh * s.Nq * s.d, s.Nq, s.d, qp.data(), s.Nq, d_pad);
+        if (pad_do) pack_rows(dout + bh * s.Nq * s.dv, s.Nq, s.dv, dop.data(), s.Nq, dv_pad);
+        for (int64_t i = 0; i < s.Nq && softmax; ++i) {
+          const T* a = dout + (bh * s.Nq + i) * s.dv;
+          const T* o = out + (bh * s.Nq + i) * s.dv;
+          T acc = 0;
+          for (int64_t c = 0; c < s.dv; ++c) acc += a[c] * o[c];
+          D[i] = acc;
+        }
+        packed_bh = bh;
+      }
+      const T* qb = pad_q ? qp.data() : q + bh * s.Nq * s.d;
+      const T* dob = pad_do ? dop.data() : dout + bh * s.Nq * s.dv;
       const auto kind = km.at(b, kb);
       std::fill(dk_acc.begin(), dk_acc.end(), T(0));
       std::fill(dv_acc.begin(), dv_acc.end(), T(0));
       const T* keep = kind == KeyMask<T>::kPartial ? km.row(b, kb) : nullptr;
+      if (kind != KeyMask<T>::kEmpty) {
+        const T* kr = k + bh * s.Nk * s.d;
+        pack_panel_transposed(kr, s.Nk, s.d, j0, bk, kt.data());
+        pack_rows(kr + j0 * s.d, keys, s.d, kp.data(), bk, d_pad);
+        pack_panel_transposed(v + bh * s.Nk * s.dv, s.Nk, s.dv, j0, bk, vt.data());
+      }
       for (int64_t i0 = 0; kind != KeyMask<T>::kEmpty && i0 < s.Nq; i0 += kBQ) {
         const int64_t rows = std::min(kBQ, s.Nq - i0), n = rows * bk, row0 = bh * s.Nq + i0;
         T* S = sb.data();
-        gemm<T, false>(rows, bk, s.d, q + row0 * s.d, s.d, 1, kt.data() + bh * s.d * nk_pad + j0, nk_pad, S, bk);
+        gemm<T, false>(rows, bk, s.d, q + row0 * s.d, s.d, 1, kt.data(), bk, S, bk);
         const T* t = S;
         if (eval_first) {
           for (size_t j = 0; j < n_tiles; ++j) first_out[j] = tiles.data() + j * n;
@@ -132,12 +135,12 @@ void backward(const program::Program& score, const program::Program& score_bwd, 
             x.store(P + r * bk + j);
           }
         }
-        gemm<T, true>(bk, dv_pad, rows, P, 1, bk, dop.data() + row0 * dv_pad, dv_pad, dv_acc.data(), dv_pad);
+        gemm<T, true>(bk, dv_pad, rows, P, 1, bk, dob + i0 * ldo, ldo, dv_acc.data(), dv_pad);
         T* dP = dpb.data();
-        gemm<T, false>(rows, bk, s.dv, dout + row0 * s.dv, s.dv, 1, vt.data() + bh * s.dv * nk_pad + j0, nk_pad, dP, bk);
+        gemm<T, false>(rows, bk, s.dv, dout + row0 * s.dv, s.dv, 1, vt.data(), bk, dP, bk);
         // dT (in place over dP): P * (dP - D_i) for softmax; dP at unmasked keys for none.
         for (int64_t r = 0; r < rows; ++r) {
-          const V vd(D[row0 + r]);
+          const V vd(D[i0 + r]);
           for (int64_t j = 0; j < bk; j += W) {
             V g = V::loadu(dP + r * bk + j);
             if (softmax) {
@@ -165,8 +168,8 @@ void backward(const program::Program& score, const program::Program& score_bwd, 
           }
           dS = ds;
         }
-        gemm<T, true>(bk, d_pad, rows, dS, 1, bk, qp.data() + row0 * d_pad, d_pad, dk_acc.data(), d_pad);
-        gemm<T, true>(rows, d_pad, bk, dS, bk, 1, kp.data() + (bh * nk_pad + j0) * d_pad, d_pad,
+        gemm<T, true>(bk, d_pad, rows, dS, 1, bk, qb + i0 * ldq, ldq, dk_acc.data(), d_pad);
+        gemm<T, true>(rows, d_pad, bk, dS, bk, 1, kp.data(), d_pad,
                       part.acc.data() + ((bh - part.bh_lo) * s.Nq + i0) * d_pad, d_pad);
       }
       const T ks = lin_b ? static_cast<T>(b_scale) : T(1);

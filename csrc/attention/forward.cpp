@@ -76,19 +76,27 @@ void forward(const program::Program& score, Norm norm, const T* q, const T* k, c
   const bool linear = linear_in(score, 0, &lin_scale);
   const program::Plan plan(score);
   const KeyMask<T> km(mask, s.B, s.Nk, nk_pad, kBK);
-  // K^T (d x nk_pad) and V (nk_pad x dv_pad), zero padded: every GEMM column block is whole vectors.
-  const auto kt = pack_all<T>(BH, s.d * nk_pad, [&](int64_t bh, T* dst) {
-    pack_transposed(k + bh * s.Nk * s.d, s.Nk, s.d, dst, nk_pad);
-  });
-  const auto vp = pack_all<T>(BH, nk_pad * dv_pad, [&](int64_t bh, T* dst) {
-    pack_rows(v + bh * s.Nk * s.dv, s.Nk, s.dv, dst, nk_pad, dv_pad);
-  });
+  // V is read in place unless its rows need padding to whole vectors (dv % W) or the last key
+  // block reads past the last key (Nk % W): padded keys must read zeros, never past the tensor.
+  const bool pad_v = (s.dv % W) != 0 || (s.Nk % W) != 0;
+  const int64_t ldv = pad_v ? dv_pad : s.dv;
   const int64_t n_qb = ceil_div(s.Nq, kBQ);
+  // One parallel region: each thread packs K^T (and V if needed) of the (b, h) slices it visits
+  // itself; with consecutive tasks per thread that is about once per slice. (Separate packing
+  // regions each wait for the slowest thread, which costs most on a busy machine.)
   at::parallel_for(0, BH * n_qb, 1, [&](int64_t w0, int64_t w1) {
     std::vector<T> sbuf(kBQ * kBK), tbuf(linear ? 0 : kBQ * kBK), o(kBQ * dv_pad), m(kBQ), l(kBQ);
+    std::vector<T> kt(s.d * nk_pad), vp(pad_v ? nk_pad * dv_pad : 0);
+    int64_t packed_bh = -1;
     program::Evaluator<T> ev(score, plan, linear ? 1 : kEvalChunk);
     for (int64_t w = w0; w < w1; ++w) {
       const int64_t bh = w / n_qb, b = bh / s.H, i0 = (w % n_qb) * kBQ, rows = std::min(kBQ, s.Nq - i0);
+      if (bh != packed_bh) {
+        pack_transposed_blocked(k + bh * s.Nk * s.d, s.Nk, s.d, kt.data(), nk_pad, kBK);
+        if (pad_v) pack_rows(v + bh * s.Nk * s.dv, s.Nk, s.dv, vp.data(), nk_pad, dv_pad);
+        packed_bh = bh;
+      }
+      const T* vb = pad_v ? vp.data() : v + bh * s.Nk * s.dv;
       const T* qi = q + (bh * s.Nq + i0) * s.d;
       std::fill(o.begin(), o.end(), T(0));
       std::fill(m.begin(), m.end(), -std::numeric_limits<T>::infinity());
@@ -99,7 +107,7 @@ void forward(const program::Program& score, Norm norm, const T* q, const T* k, c
         const int64_t j0 = kb * kBK, bk = std::min(kBK, nk_pad - j0);
         const T* keep = kind == KeyMask<T>::kPartial ? km.row(b, kb) : nullptr;
         T* st = sbuf.data();  // (rows, bk)
-        gemm<T, false>(rows, bk, s.d, qi, s.d, 1, kt.data() + bh * s.d * nk_pad + j0, nk_pad, st, bk);
+        gemm<T, false>(rows, bk, s.d, qi, s.d, 1, kt.data() + j0 * s.d, bk, st, bk);
         T scale = static_cast<T>(lin_scale);
         if (!linear) {
           for (int64_t e = 0; e < rows * bk; e += kEvalChunk) {
@@ -117,7 +125,7 @@ void forward(const program::Program& score, Norm norm, const T* q, const T* k, c
         } else if (keep) {
           for (int64_t r = 0; r < rows; ++r) mask_row(st + r * bk, keep, bk);
         }
-        gemm<T, true>(rows, dv_pad, bk, st, bk, 1, vp.data() + (bh * nk_pad + j0) * dv_pad, dv_pad, o.data(), dv_pad);
+        gemm<T, true>(rows, dv_pad, bk, st, bk, 1, vb + j0 * ldv, ldv, o.data(), dv_pad);
       }
       // Finalise: softmax rows divide by their normaliser; rows without a valid key output 0.
       for (int64_t r = 0; r < rows; ++r) {

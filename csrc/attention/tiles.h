@@ -86,24 +86,23 @@ inline void pack_rows(const T* src, int64_t rows, int64_t cols, T* dst, int64_t 
   std::fill(dst + rows * ld_dst, dst + rows_pad * ld_dst, T(0));
 }
 
-// dst (cols x ld_dst, zero padded) = src (rows x cols)^T.
+// dst (cols x w) = rows r0 .. r0+w of src (n_rows x cols), transposed; rows past n_rows are zero.
 template <typename T>
-inline void pack_transposed(const T* src, int64_t rows, int64_t cols, T* dst, int64_t ld_dst) {
+inline void pack_panel_transposed(const T* src, int64_t n_rows, int64_t cols, int64_t r0, int64_t w, T* dst) {
   for (int64_t c = 0; c < cols; ++c) {
-    T* d = dst + c * ld_dst;
-    for (int64_t r = 0; r < rows; ++r) d[r] = src[r * cols + c];
-    std::fill(d + rows, d + ld_dst, T(0));
+    T* d = dst + c * w;
+    for (int64_t j = 0; j < w; ++j) d[j] = (r0 + j < n_rows) ? src[(r0 + j) * cols + c] : T(0);
   }
 }
 
-// Packs every (b, h) slice in parallel: out holds B*H slices of `slice` elements.
-template <typename T, typename F>
-std::vector<T> pack_all(int64_t BH, int64_t slice, F pack_one) {
-  std::vector<T> out(BH * slice);
-  at::parallel_for(0, BH, 1, [&](int64_t b0, int64_t b1) {
-    for (int64_t bh = b0; bh < b1; ++bh) pack_one(bh, out.data() + bh * slice);
-  });
-  return out;
+// K^T of a whole (b, h) slice cut into key blocks: block kb (width w = min(block, ld - kb*block))
+// is a contiguous (cols x w) panel at dst + kb*block*cols. Contiguous panels keep the GEMM's B
+// rows w apart (a stride of ld would map a panel's rows onto the same few L1 sets).
+template <typename T>
+inline void pack_transposed_blocked(const T* src, int64_t rows, int64_t cols, T* dst, int64_t ld, int64_t block) {
+  for (int64_t j0 = 0; j0 < ld; j0 += block) {
+    pack_panel_transposed(src, rows, cols, j0, std::min(block, ld - j0), dst + j0 * cols);
+  }
 }
 
 }  // namespace autobert::attention
