@@ -12,6 +12,7 @@ of ``autobert_ext._C`` for CPU tensors and its eager PyTorch fallback otherwise:
 from __future__ import annotations
 
 import os
+import struct
 from typing import Optional, Sequence
 
 import torch
@@ -57,23 +58,42 @@ def compiled(op: str, fn: str, device: torch.device):
     return fn_obj
 
 
+# Programs are re-encoded / re-decoded on every call otherwise (tens of microseconds, as much as
+# a small kernel). Keys compare floats bit for bit: -0.0 and 0.0 are different immediates.
+_ENCODED: dict[int, tuple[Program, list[int], list[float]]] = {}
+_DECODED: dict[tuple, Program] = {}
+_CACHE_SIZE = 4096
+
+
 def encoded(program: Optional[Program]) -> tuple[list[int], list[float]]:
     """Program -> (ints, floats) for an op schema; None -> ([], []) (meaning: not given)."""
     if program is None:
         return [], []
     if not isinstance(program, Program):
         raise TypeError(f"expected an autobert_ext.Program or None, got {type(program).__name__}")
-    return encode(program)
+    hit = _ENCODED.get(id(program))
+    if hit is None or hit[0] is not program:  # the entry holds the program, so its id stays unique
+        if len(_ENCODED) >= _CACHE_SIZE:
+            _ENCODED.clear()
+        hit = (program, *encode(program))
+        _ENCODED[id(program)] = hit
+    return list(hit[1]), list(hit[2])
 
 
 def decoded(op: str, what: str, ints: Sequence[int], floats: Sequence[float], n_inputs: int,
             n_outputs: Optional[int]) -> Program:
     """Decodes and checks the arity of a program argument (n_outputs None: any number of outputs);
     ValueError naming the op and slot."""
-    try:
-        p = decode(list(ints), list(floats))
-    except ValueError as e:
-        raise ValueError(f"{op}: malformed {what} program: {e}") from None
+    key = (tuple(ints), struct.pack(f"{len(floats)}d", *floats))
+    p = _DECODED.get(key)
+    if p is None:
+        try:
+            p = decode(list(ints), list(floats))
+        except ValueError as e:
+            raise ValueError(f"{op}: malformed {what} program: {e}") from None
+        if len(_DECODED) >= _CACHE_SIZE:
+            _DECODED.clear()
+        _DECODED[key] = p
     if p.n_inputs != n_inputs or (n_outputs is not None and len(p.outputs) != n_outputs):
         want = "any number of" if n_outputs is None else str(n_outputs)
         raise ValueError(f"{op}: the {what} program must take {n_inputs} inputs and give {want} outputs, "

@@ -75,11 +75,9 @@ def _fused_softmax_op(inputs: list[torch.Tensor], mask: Optional[torch.Tensor], 
                       post_bwd_floats: list[float]) -> torch.Tensor:
     pre, post = _check(inputs, mask, pre_ints, pre_floats, post_ints, post_floats)
     fn = D.compiled(_OP, "fused_softmax", inputs[0].device)
-    if fn is not None:
-        out = fn(list(inputs), mask, list(pre_ints), list(pre_floats), list(post_ints), list(post_floats))
-    else:
-        out = eager_fused_softmax(pre, post, inputs, mask)
-    return D.fresh([out], list(inputs) + [mask])[0]
+    if fn is not None:  # the kernel returns a new tensor
+        return fn(inputs, mask, pre_ints, pre_floats, post_ints, post_floats)
+    return D.fresh([eager_fused_softmax(pre, post, inputs, mask)], list(inputs) + [mask])[0]
 
 
 @_fused_softmax_op.register_fake
@@ -103,10 +101,9 @@ def _fused_softmax_backward_op(inputs: list[torch.Tensor], mask: Optional[torch.
         raise RuntimeError(f"{_OP}: grad has shape {tuple(grad.shape)}, expected {tuple(inputs[0].shape)}")
     fn = D.compiled(_OP, "fused_softmax_backward", inputs[0].device)
     if fn is not None:
-        grads = fn(list(inputs), mask, grad, list(pre_ints), list(pre_floats), list(post_bwd_ints),
-                   list(post_bwd_floats), list(pre_bwd_ints), list(pre_bwd_floats))
-    else:
-        grads = eager_fused_softmax_backward(pre, post_bwd, pre_bwd, inputs, mask, grad)
+        return fn(inputs, mask, grad, pre_ints, pre_floats, post_bwd_ints, post_bwd_floats, pre_bwd_ints,
+                  pre_bwd_floats)
+    grads = eager_fused_softmax_backward(pre, post_bwd, pre_bwd, inputs, mask, grad)
     return D.fresh(grads, list(inputs) + [mask, grad])
 
 

@@ -96,11 +96,9 @@ def _attention_op(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: Optio
                   score_bwd_floats: list[float], norm: str) -> tuple[torch.Tensor, torch.Tensor]:
     score, _ = _check(q, k, v, mask, score_ints, score_floats, score_bwd_ints, score_bwd_floats, norm)
     fn = D.compiled(_OP, "streaming_attention", q.device)
-    if fn is not None:
-        out, lse = fn(q, k, v, mask, list(score_ints), list(score_floats), norm)
-    else:
-        out, lse = eager_streaming_attention(q, k, v, score, norm, mask)
-    out, lse = D.fresh([out, lse], [q, k, v, mask])
+    if fn is not None:  # the kernel returns new tensors and validates everything again itself
+        return tuple(fn(q, k, v, mask, score_ints, score_floats, norm))
+    out, lse = D.fresh(list(eager_streaming_attention(q, k, v, score, norm, mask)), [q, k, v, mask])
     return out, lse
 
 
@@ -124,11 +122,10 @@ def _attention_backward_op(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, ma
                            f"{tuple(out.shape)}, {tuple(grad_out.shape)}, {tuple(lse.shape)}")
     fn = D.compiled(_OP, "streaming_attention_backward", q.device)
     if fn is not None:
-        grads = fn(q, k, v, mask, out, lse, grad_out, list(score_ints), list(score_floats), list(score_bwd_ints),
-                   list(score_bwd_floats), norm)
-    else:
-        grads = eager_streaming_attention_backward(q, k, v, mask, out, lse, grad_out, score, score_bwd, norm)
-    dq, dk, dv = D.fresh(list(grads), [q, k, v, mask, out, lse, grad_out])
+        return tuple(fn(q, k, v, mask, out, lse, grad_out, score_ints, score_floats, score_bwd_ints, score_bwd_floats,
+                        norm))
+    grads = eager_streaming_attention_backward(q, k, v, mask, out, lse, grad_out, score, score_bwd, norm)
+    dq, dk, dv = D.fresh(grads, [q, k, v, mask, out, lse, grad_out])
     return dq, dk, dv
 
 
