@@ -196,6 +196,14 @@ def test_cuda_without_cuda_kernels_names_the_op(monkeypatch):
         _dispatch.compiled("autobert.elementwise", "elementwise", torch.device("cuda"))
 
 
+def test_signed_zero_immediates_are_distinct_programs(backend):
+    """Programs are cached by encoding: -0.0 and 0.0 must not share an entry (1/(x*-0) = -inf)."""
+    x = torch.rand(4, dtype=torch.float64) + 0.5
+    pos, neg = (Program(1, ((OP["mulc"], 1, 0, -1, z), (OP["recip"], 2, 1, -1, 0.0)), (2,)) for z in (0.0, -0.0))
+    assert torch.equal(autobert_ext.elementwise(pos, None, [x])[0], torch.full_like(x, float("inf")))
+    assert torch.equal(autobert_ext.elementwise(neg, None, [x])[0], torch.full_like(x, float("-inf")))
+
+
 def test_unknown_backend_env_is_rejected(monkeypatch):
     monkeypatch.setenv("AUTOBERT_BACKEND", "fortran")
     with pytest.raises(ValueError, match="AUTOBERT_BACKEND"):
