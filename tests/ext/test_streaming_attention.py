@@ -205,6 +205,21 @@ def test_no_score_bwd_raises_on_backward(backend):
         out.sum().backward()
 
 
+def test_traces_under_torch_compile(backend):
+    """The ops have fake impls and registered autograd, so a compiled graph (AOT autograd) runs them."""
+    score, score_bwd = SCORES["tanh"]
+    q, k, v, mask = make((1, 2, 9, 8), seed=6, mask_kind="random")
+
+    def f(a, b, c):
+        return autobert_ext.streaming_attention(a, b, c, score, score_bwd, "softmax", mask).sum()
+
+    compiled = torch.compile(f, backend="aot_eager", fullgraph=True)
+    want = grads(lambda a, b, c: f(a, b, c)[None], q, k, v, torch.ones(1, dtype=torch.float64))
+    got = grads(lambda a, b, c: compiled(a, b, c)[None], q, k, v, torch.ones(1, dtype=torch.float64))
+    for w, g in zip(want, got):
+        torch.testing.assert_close(g, w)
+
+
 def _op_args(shape=(2, 2, 13, 8), mask_kind="random", name="tanh", norm="softmax", dtype=torch.float64):
     score, score_bwd = SCORES[name]
     q, k, v, mask = make(shape, dtype=dtype, seed=0, mask_kind=mask_kind)
