@@ -13,6 +13,7 @@ from typing import Optional
 import torch
 
 from autobert_ext import plan_executor as X
+from autobert_ext._dispatch import fresh
 from autobert_ext.plan import Plan, plan_from_json
 
 _DIMS = {"N": 2, "d": 3}  # symbolic axis -> axis of q's (B, H, N, d) shape
@@ -49,17 +50,8 @@ def _value_shape(plan: Plan, i: int, q: torch.Tensor) -> tuple[int, ...]:
 
 
 def _fresh(results: list[torch.Tensor], inputs) -> list[torch.Tensor]:
-    """Custom ops may not return aliases of their inputs or of each other: copy where one is."""
-    seen = {x.untyped_storage().data_ptr() for x in inputs if x is not None and x.numel()}
-    out = []
-    for t in results:
-        t = t.contiguous()
-        if t.numel() and t.untyped_storage().data_ptr() in seen:
-            t = t.clone()
-        if t.numel():
-            seen.add(t.untyped_storage().data_ptr())
-        out.append(t)
-    return out
+    """Contiguous results, copied where one aliases an input or another result (custom-op rule)."""
+    return fresh([t.contiguous() for t in results], inputs)
 
 
 @torch.library.custom_op("autobert::fused_attention", mutates_args=())
