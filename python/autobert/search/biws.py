@@ -6,6 +6,12 @@ candidate starts from the same weights, so a fitness depends only on the archite
 seed — which is what makes a resumed search equal an uninterrupted one. Each candidate trains on
 a copy; batch order, masks and dropout are seeded from the run seed alone, the same for every
 candidate, so candidates are compared on identical data.
+
+Optional quick GLUE proxy (``BIWSConfig.glue_task``): after its MLM steps the child's backbone gets
+a fresh classification head and is fine-tuned on a seeded subsample of the task's train split
+(``autobert.train.finetune_loop.train_one``), then scored on a fixed dev subsample with the task's
+GLUE metric. Fitness = MLM loss - glue_weight * dev score (``glue_only``: -dev score); both
+numbers are recorded in the candidate's metrics.
 """
 from __future__ import annotations
 
@@ -40,6 +46,7 @@ class MLMData:
     heldout: torch.Tensor    # (num_heldout, seq_len) long
     masking: MaskingIds
     vocab_size: int
+    id_map: Optional[torch.Tensor] = None  # tokenizer id -> model id (compact vocabulary; -1: unused)
 
 
 def compact_vocabulary(blocks: torch.Tensor, masking: MaskingIds) -> tuple[torch.Tensor, MaskingIds]:
@@ -50,6 +57,12 @@ def compact_vocabulary(blocks: torch.Tensor, masking: MaskingIds) -> tuple[torch
     every step cheaper without changing what the model can predict on this corpus.
     blocks (n, N) long -> (n, N) long in [0, V'), and MaskingIds over V'.
     """
+    lut, ids = _compact_map(blocks, masking)
+    return lut[blocks], ids
+
+
+def _compact_map(blocks: torch.Tensor, masking: MaskingIds) -> tuple[torch.Tensor, MaskingIds]:
+    """(lut (V,) long: old id -> new id or -1, MaskingIds over the new ids) of ``compact_vocabulary``."""
     specials = sorted(masking.special_token_ids | {masking.mask_token_id})
     used = torch.unique(torch.cat([torch.tensor(specials, dtype=torch.long), blocks.flatten()]))  # sorted
     lut = torch.full((masking.vocab_size,), -1, dtype=torch.long)
@@ -58,20 +71,89 @@ def compact_vocabulary(blocks: torch.Tensor, masking: MaskingIds) -> tuple[torch
     ids = MaskingIds(mask_token_id=remap[masking.mask_token_id], vocab_size=len(used),
                      special_token_ids=frozenset(remap[i] for i in masking.special_token_ids),
                      pad_token_id=None if masking.pad_token_id is None else remap[masking.pad_token_id])
-    return lut[blocks], ids
+    return lut, ids
 
 
 def load_mlm_data(corpus, vocab, cfg: BIWSConfig, seed: int) -> MLMData:
     """Tokenise ``corpus`` with the WordPiece ``vocab`` into blocks and hold out a seeded fraction."""
     tokenizer = WordPieceTokenizer.from_vocab(vocab)
     blocks = load_corpus(corpus, tokenizer, cfg.seq_len, max_tokens=cfg.max_tokens)  # (n, seq_len)
-    masking = MaskingIds.from_tokenizer(tokenizer)
+    masking, lut = MaskingIds.from_tokenizer(tokenizer), None
     if cfg.compact_vocab:
-        blocks, masking = compact_vocabulary(blocks, masking)
+        lut, masking = _compact_map(blocks, masking)
+        blocks = lut[blocks]
     train, heldout = split_blocks(blocks, cfg.holdout_fraction, seed)
     log.info("MLM data: %d train / %d held-out blocks of %d, vocabulary %d", len(train), len(heldout),
              cfg.seq_len, masking.vocab_size)
-    return MLMData(train, heldout[:cfg.eval_blocks], masking, masking.vocab_size)
+    return MLMData(train, heldout[:cfg.eval_blocks], masking, masking.vocab_size, lut)
+
+
+class _MappedTokenizer:
+    """A WordPieceTokenizer whose input_ids are mapped into the model's (compact) vocabulary; ids the
+    MLM corpus never used become [UNK]."""
+
+    def __init__(self, tokenizer: WordPieceTokenizer, id_map: Optional[torch.Tensor]):
+        self.tokenizer, self.id_map = tokenizer, id_map
+        self.unk = None if id_map is None else int(id_map[tokenizer.unk_token_id])
+
+    def __call__(self, texts_a, texts_b=None, max_length: int = 512) -> dict:
+        enc = dict(self.tokenizer(texts_a, texts_b, max_length=max_length))
+        if self.id_map is not None:
+            ids = self.id_map[enc["input_ids"]]  # (B, L)
+            enc["input_ids"] = torch.where(ids < 0, torch.full_like(ids, self.unk), ids)
+        return enc
+
+
+@dataclasses.dataclass(frozen=True)
+class GlueData:
+    """The GLUE proxy's examples: a seeded train subsample and a fixed dev subsample of one task."""
+
+    task: str                 # GLUE config name (sst2, rte, ...)
+    train: list               # autobert.glue.Example rows
+    dev: list
+    num_labels: int           # 1: regression (STS-B)
+    tokenizer: Callable       # texts -> input_ids in the model's vocabulary / token_type_ids / attention_mask
+
+
+def _seeded_subset(rows, k: int, seed: int) -> list:
+    rows = list(rows)
+    if k >= len(rows):
+        return rows
+    idx = torch.randperm(len(rows), generator=_generator(seed))[:k]
+    return [rows[i] for i in sorted(idx.tolist())]
+
+
+def load_glue_data(vocab, cfg: BIWSConfig, seed: int, id_map: Optional[torch.Tensor] = None) -> GlueData:
+    """Load ``cfg.glue_task`` from ``cfg.glue_dir``: train/dev subsamples seeded by the run seed.
+
+    Raises ValueError naming the task or the folder when the data cannot be found.
+    """
+    from autobert.glue import GlueFileNotFoundError, get_config, load_task
+    from autobert.search.config import glue_task_name
+    task = glue_task_name(cfg.glue_task)
+    folder = Path(cfg.glue_dir)
+    if not folder.is_dir():
+        raise ValueError(f"GLUE proxy: GLUE data folder not found: {folder} (glue_dir, for task {task!r})")
+    try:
+        train = load_task(task, folder, "train")
+        dev = load_task(task, folder, "dev")
+    except GlueFileNotFoundError as e:
+        raise ValueError(f"GLUE proxy: task {task!r} data missing under {folder}: {e}") from None
+    data = GlueData(task, _seeded_subset(train, cfg.glue_train_examples, seed),
+                    _seeded_subset(dev, cfg.glue_dev_examples, seed + 1), get_config(task).task.num_labels,
+                    _MappedTokenizer(WordPieceTokenizer.from_vocab(vocab), id_map))
+    log.info("GLUE proxy %s: %d train / %d dev examples", task, len(data.train), len(data.dev))
+    return data
+
+
+def combined_fitness(mlm_loss: float, glue_score: Optional[float], cfg: BIWSConfig) -> float:
+    """The fitness (lower is better): the MLM loss, minus ``glue_weight`` x the GLUE dev score when the
+    proxy is on, or minus the dev score alone with ``glue_only``."""
+    if glue_score is None:
+        return mlm_loss
+    if cfg.glue_only:
+        return -glue_score
+    return mlm_loss - cfg.glue_weight * glue_score
 
 
 def _generator(seed: int) -> torch.Generator:
@@ -90,13 +172,14 @@ class BIWSEvaluator:
     """
 
     def __init__(self, base: ArchConfig, space: SearchSpace, data: MLMData, cfg: BIWSConfig, seed: int = 0,
-                 constraints: Optional[Constraints] = None):
+                 constraints: Optional[Constraints] = None, glue: Optional[GlueData] = None):
         if base.vocab_size != data.vocab_size:
             raise ValueError(f"base vocab_size {base.vocab_size} != data vocabulary {data.vocab_size}")
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         self.base, self.space, self.data, self.cfg, self.seed = base, space, data, cfg, seed
         self.constraints = constraints or Constraints()
+        self.glue = glue
         with torch.random.fork_rng():
             torch.manual_seed(seed)
             self.supernet = Supernet(base, kernel_sizes=space.kernel_sizes, space=space)
@@ -186,6 +269,33 @@ class BIWSEvaluator:
         trained = time.perf_counter()
         loss = self.score(child)
         end = time.perf_counter()
-        return loss, {"train_seconds": trained - start, "eval_seconds": end - trained,
-                      "train_loss_first": losses[0] if losses else None,
-                      "train_loss_last": losses[-1] if losses else None}
+        metrics = {"train_seconds": trained - start, "eval_seconds": end - trained,
+                   "train_loss_first": losses[0] if losses else None,
+                   "train_loss_last": losses[-1] if losses else None}
+        if self.glue is None:
+            return loss, metrics
+        score, glue_metrics = self.glue_proxy(child)
+        metrics.update(mlm_loss=loss, glue_task=self.glue.task, glue_score=score, glue_metrics=glue_metrics,
+                       glue_seconds=time.perf_counter() - end)
+        return combined_fitness(loss, score, self.cfg), metrics
+
+    def glue_proxy(self, child: torch.nn.Module) -> tuple[float, dict]:
+        """Fine-tune ``child``'s backbone (in place) with a new classification head on the GLUE
+        subsample; (dev score, dev metrics). Head init, batch order and dropout come from the run seed."""
+        from autobert.glue import compute_metrics, task_score
+        from autobert.model import ForSequenceClassification
+        from autobert.train.finetune import FinetuneConfig
+        from autobert.train.finetune_loop import predict, train_one
+        g, cfg = self.glue, self.cfg
+        ft = FinetuneConfig(lr=cfg.glue_lr, epochs=cfg.glue_epochs, batch_size=cfg.glue_batch_size,
+                            eval_batch_size=128, max_length=cfg.glue_max_length, seeds=(0,), predict_test=False,
+                            precision="fp32")
+        device = next(child.parameters()).device
+        with torch.random.fork_rng():
+            torch.manual_seed(self.seed)
+            model = ForSequenceClassification(child.config, num_labels=g.num_labels, backbone=child.backbone)
+            model.to(device)
+            train_one(model, g.train, g.tokenizer, ft, lr=cfg.glue_lr, seed=self.seed, device=device, bf16=False)
+            preds = predict(model, g.dev, g.tokenizer, ft, device=device, bf16=False, regression=g.num_labels == 1)
+        glue_metrics = compute_metrics(g.task, preds, [r.label for r in g.dev])
+        return float(task_score(g.task, glue_metrics)), glue_metrics

@@ -27,6 +27,11 @@ def add_commands(sub) -> None:
     s.add_argument("--address", help="Ray cluster address (default: a local Ray instance)")
     s.add_argument("--workers", type=int, help="Ray workers")
     s.add_argument("--fitness", choices=("mlm", "toy"), help="toy: training-free fitness (testing)")
+    s.add_argument("--glue-task", help="quick GLUE proxy: fine-tune each candidate briefly on this task "
+                                       "(sst2, rte, mrpc, ...) after its MLM steps")
+    s.add_argument("--glue-dir", help="GLUE data folder (glue_data root or the task's folder)")
+    s.add_argument("--glue-weight", type=float,
+                   help="fitness = MLM loss - GLUE_WEIGHT * dev score (default 1.0)")
     s.add_argument("--no-report", action="store_true", help="do not write report.html at the end")
     s.add_argument("--no-progress", action="store_true", help="no progress bars")
     s.set_defaults(func=_search)
@@ -61,6 +66,10 @@ def _config_from_args(args):
             changes[name] = value
     if getattr(args, "strategy", None):
         changes["evolution"] = {**changes.get("evolution", {}), "strategy": args.strategy}
+    for flag in ("glue_task", "glue_dir", "glue_weight"):
+        value = getattr(args, flag, None)
+        if value is not None:
+            changes["biws"] = {**changes.get("biws", {}), flag: value}
     return SearchConfig.preset(args.preset, **changes)
 
 
@@ -105,8 +114,9 @@ def _search(args) -> int:
     if bool(args.out) == bool(args.resume):
         print("error: give exactly one of --out RUN_DIR (new search) or --resume RUN_DIR", file=sys.stderr)
         return 2
-    fixed = [f"--{n}" for n in ("config", "corpus", "vocab", "seed", "strategy", "executor", "address", "workers",
-                                "fitness") if getattr(args, n) is not None]
+    fixed = [f"--{n.replace('_', '-')}" for n in ("config", "corpus", "vocab", "seed", "strategy", "executor",
+                                                  "address", "workers", "fitness", "glue_task", "glue_dir",
+                                                  "glue_weight") if getattr(args, n) is not None]
     if args.resume and fixed:
         print(f"error: a resumed run keeps its config.json; only --budget may change (got {', '.join(fixed)})",
               file=sys.stderr)

@@ -16,6 +16,20 @@ from autobert.search.constraints import Constraints
 from autobert.search.evolution import STRATEGIES
 
 FITNESSES = ("mlm", "toy")
+#: GLUE tasks the quick proxy can fine-tune on (those with a train split).
+GLUE_PROXY_TASKS = ("cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte", "wnli")
+
+
+def glue_task_name(task) -> str:
+    """Any GLUE spelling ("SST-2", "sst2", "RTE") -> its config name; ValueError naming an unknown task."""
+    from autobert.glue import get_config
+    try:
+        name = get_config(task).name
+    except KeyError:
+        name = None
+    if name not in GLUE_PROXY_TASKS:
+        raise ValueError(f"BIWSConfig.glue_task: unknown GLUE task {task!r}; expected one of {GLUE_PROXY_TASKS}")
+    return name
 EXECUTORS = ("local", "ray")
 
 
@@ -99,11 +113,32 @@ class BIWSConfig:
     child_steps: int = 20              # MLM steps a candidate trains after inheriting weights
     child_lr: float = 1e-3
     threads: int = 0                   # torch threads per evaluator (0: leave torch's default)
+    # Optional quick GLUE proxy: after its MLM steps each candidate is fine-tuned on a seeded
+    # subsample of a GLUE task's train split and scored on a fixed dev subsample.
+    glue_task: Optional[str] = None    # a GLUE task with a train split (sst2, rte, mrpc, cola, ...); None: off
+    glue_dir: Optional[str] = None     # the GLUE data root (glue_data) or the task's own folder
+    glue_train_examples: int = 512     # seeded train subsample
+    glue_dev_examples: int = 256       # fixed (seeded) dev subsample
+    glue_epochs: int = 1               # passes over the train subsample
+    glue_batch_size: int = 16
+    glue_lr: float = 1e-3              # peak lr (linear warm-up 10%, then linear decay)
+    glue_max_length: int = 64          # tokens per example incl. specials (<= model.max_positions)
+    glue_weight: float = 1.0           # fitness = MLM loss - glue_weight * dev score (lower is better)
+    glue_only: bool = False            # fitness = -dev score (the MLM loss is recorded, not used)
 
     def __post_init__(self):
         for name, lo in (("seq_len", 3), ("batch_size", 1), ("eval_blocks", 1), ("warmup_steps", 0),
-                         ("child_steps", 0), ("threads", 0)):
+                         ("child_steps", 0), ("threads", 0), ("glue_train_examples", 1), ("glue_dev_examples", 1),
+                         ("glue_epochs", 1), ("glue_batch_size", 1), ("glue_max_length", 4)):
             _int("BIWSConfig", name, getattr(self, name), lo)
+        _num("BIWSConfig", "glue_lr", self.glue_lr, 0, strict=True)
+        _num("BIWSConfig", "glue_weight", self.glue_weight, 0)
+        if not isinstance(self.glue_only, bool):
+            raise ValueError(f"BIWSConfig.glue_only must be a bool, got {self.glue_only!r}")
+        if self.glue_task is not None:
+            object.__setattr__(self, "glue_task", glue_task_name(self.glue_task))
+            if not self.glue_dir:
+                raise ValueError(f"BIWSConfig.glue_task {self.glue_task!r} needs glue_dir (the GLUE data folder)")
         if self.max_tokens is not None:
             _int("BIWSConfig", "max_tokens", self.max_tokens, 1)
         if not 0 < self.holdout_fraction < 1:
@@ -156,6 +191,9 @@ class SearchConfig:
                 raise ValueError(f"SearchConfig.{name} must be a {cls.__name__} or a dict, got {type(value).__name__}")
         if self.fitness == "mlm" and self.biws.seq_len > self.model.max_positions:
             raise ValueError(f"biws.seq_len {self.biws.seq_len} exceeds model.max_positions {self.model.max_positions}")
+        if self.fitness == "mlm" and self.biws.glue_task and self.biws.glue_max_length > self.model.max_positions:
+            raise ValueError(f"biws.glue_max_length {self.biws.glue_max_length} exceeds model.max_positions "
+                             f"{self.model.max_positions}")
 
     @property
     def proposal_limit(self) -> int:

@@ -91,10 +91,13 @@ class EvaluatorFactory:
 
 
 def _biws_evaluator(config: SearchConfig):
-    from autobert.search.biws import BIWSEvaluator, load_mlm_data
+    from autobert.search.biws import BIWSEvaluator, load_glue_data, load_mlm_data
     data = load_mlm_data(config.corpus, config.vocab, config.biws, config.seed)
+    glue = None
+    if config.biws.glue_task:
+        glue = load_glue_data(config.vocab, config.biws, config.seed, data.id_map)
     base = base_arch(config, data.vocab_size)
-    return BIWSEvaluator(base, search_space(config), data, config.biws, config.seed, config.constraints)
+    return BIWSEvaluator(base, search_space(config), data, config.biws, config.seed, config.constraints, glue)
 
 
 def _open_run(run_dir: Path, config: Optional[SearchConfig], resume: bool, budget: Optional[int]) -> SearchConfig:
