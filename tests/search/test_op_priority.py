@@ -71,3 +71,38 @@ def test_bad_arguments():
         OpPriority(["a"], temperature=0)
     with pytest.raises(KeyError):
         OpPriority(["a"]).update("z", 1.0)
+
+
+def test_std_reward_normalisation_arithmetic():
+    rewards = [("a", 0.004), ("a", -0.002), ("b", 0.001), ("c", -0.010)]
+    p = OpPriority(["a", "b", "c", "d"], c=0.5, temperature=1.0, failure_penalty=0.5, reward_norm="std")
+    assert p.mean_reward("a") == 0.0  # nothing yet
+    for arm, r in rewards:
+        p.update(arm, r)
+    p.record_failure("d")  # failures do not enter the scale
+    raw = [r for _, r in rewards]
+    mu = sum(raw) / len(raw)
+    std = math.sqrt(sum((r - mu) ** 2 for r in raw) / (len(raw) - 1))
+    assert p.reward_scale() == pytest.approx(std)
+    clip = lambda z: max(-3.0, min(3.0, z))  # noqa: E731
+    assert p.mean_reward("a") == pytest.approx((clip(0.004 / std) + clip(-0.002 / std)) / 2)
+    assert p.mean_reward("c") == pytest.approx(clip(-0.010 / std))
+    assert p.mean_reward("d") == -3.0  # a failure is -REWARD_CLIP
+    n = 5
+    assert p.ucb()["b"] == pytest.approx(0.001 / std + 0.5 * math.sqrt(2 * math.log(n) / 1))
+    assert p.stats["a"].mean == pytest.approx(0.001)  # raw statistics are kept
+
+
+def test_std_normalisation_is_scale_free_and_none_is_the_default():
+    """Multiplying every reward by 1000 leaves the normalised probabilities unchanged."""
+    def probs(scale, norm):
+        p = OpPriority(["a", "b", "c"], c=0.2, temperature=0.3, reward_norm=norm)
+        for arm, r in [("a", 3.0), ("b", -1.0), ("c", 0.5), ("a", 1.0), ("b", 2.0), ("c", -4.0)]:
+            p.update(arm, r * scale)
+        return p.probabilities()
+    small, large = probs(0.001, "std"), probs(1.0, "std")
+    assert all(small[a] == pytest.approx(large[a]) for a in "abc")
+    assert probs(0.001, "none") != pytest.approx(probs(1.0, "none"))
+    assert OpPriority(["a"]).reward_norm == "none"
+    with pytest.raises(ValueError, match="reward_norm"):
+        OpPriority(["a"], reward_norm="z")

@@ -14,6 +14,7 @@ from typing import Any, Optional
 from autobert.model.space import DEFAULT_KERNELS
 from autobert.search.constraints import Constraints
 from autobert.search.evolution import STRATEGIES
+from autobert.search.priority import REWARD_NORMS
 
 FITNESSES = ("mlm", "toy")
 #: GLUE tasks the quick proxy can fine-tune on (those with a train split).
@@ -75,6 +76,7 @@ class EvolutionConfig:
     ucb_c: float = 0.1                  # UCB exploration weight (reward units: MLM loss)
     temperature: float = 0.05           # softmax temperature over UCB scores
     failure_penalty: float = 0.5        # reward of a failed child is -failure_penalty
+    reward_norm: str = "none"           # none: raw rewards | std: rewards / running std (c, T in std units)
     max_nodes: int = 10                 # op-node limit of mutated / random graphs
     kernel_sizes: tuple = DEFAULT_KERNELS[:5]  # conv kernels (the supernet holds the largest)
     conv_prob: float = 0.3              # chance a random layer is a conv layer
@@ -88,6 +90,8 @@ class EvolutionConfig:
         _num("EvolutionConfig", "ucb_c", self.ucb_c, 0)
         _num("EvolutionConfig", "temperature", self.temperature, 0, strict=True)
         _num("EvolutionConfig", "failure_penalty", self.failure_penalty, 0)
+        if self.reward_norm not in REWARD_NORMS:
+            raise ValueError(f"EvolutionConfig.reward_norm must be one of {REWARD_NORMS}, got {self.reward_norm!r}")
         for name in ("conv_prob", "random_graph_prob"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"EvolutionConfig.{name} must be in [0, 1], got {getattr(self, name)!r}")

@@ -9,6 +9,13 @@ Reward = parent_loss - child_loss (positive = the child is better). A failed chi
 exception, over a constraint) gets reward ``-failure_penalty``: it costs an evaluation (or a
 proposal) and must make its op less likely, but a single crash must not outweigh many
 improvements, so the penalty is a bounded constant in loss units rather than -inf.
+
+Reward normalisation (``reward_norm``): with ``"none"`` the UCB uses raw rewards, so ``c`` and
+``T`` are in loss units and must be tuned to the proxy's loss scale. With ``"std"`` each reward is
+divided by the running standard deviation of all successful rewards so far (recomputed at every
+score, so every arm is on the current scale) and clipped to +-REWARD_CLIP; a failed child counts
+as -REWARD_CLIP (``failure_penalty`` is then unused). ``c`` and ``T`` are then in units of that
+standard deviation. Until two different successful rewards exist, successful rewards count as 0.
 """
 from __future__ import annotations
 
@@ -16,6 +23,9 @@ import dataclasses
 import math
 import random
 from typing import Iterable, Optional, Sequence
+
+REWARD_NORMS = ("none", "std")
+REWARD_CLIP = 3.0  # |normalised reward| cap, and a failed child's normalised reward (its negative)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,16 +49,21 @@ class OpPriority:
         temperature: softmax temperature over UCB scores (smaller = greedier).
         failure_penalty: reward given to a failed child (its negative).
         uniform: ignore the scores and draw uniformly (plain evolution, for ablation).
+        reward_norm: "none" (raw rewards) or "std" (rewards / running std, clipped; see module doc).
     """
 
     def __init__(self, arms: Sequence[str], c: float = 0.1, temperature: float = 0.1,
-                 failure_penalty: float = 1.0, uniform: bool = False):
+                 failure_penalty: float = 1.0, uniform: bool = False, reward_norm: str = "none"):
         if not arms or len(set(arms)) != len(arms):
             raise ValueError(f"arms must be a non-empty list of distinct names, got {list(arms)!r}")
         if c < 0 or temperature <= 0 or failure_penalty < 0:
             raise ValueError(f"need c >= 0, temperature > 0, failure_penalty >= 0; got {c}, {temperature}, "
                              f"{failure_penalty}")
-        self.arms = tuple(arms)
+        if reward_norm not in REWARD_NORMS:
+            raise ValueError(f"reward_norm must be one of {REWARD_NORMS}, got {reward_norm!r}")
+        self.arms, self.reward_norm = tuple(arms), reward_norm
+        self.rewards = {a: [] for a in self.arms}  # per arm: (raw reward, failed) in arrival order
+        self._n, self._mean, self._m2 = 0, 0.0, 0.0  # Welford over successful rewards
         self.c, self.temperature, self.failure_penalty, self.uniform = c, temperature, failure_penalty, uniform
         self.stats = {a: ArmStats() for a in self.arms}
         self.history: list[dict] = []  # after each update: n, arm, reward, ucb, prob (over tried arms)
@@ -59,12 +74,18 @@ class OpPriority:
         return sum(s.count for s in self.stats.values())
 
     # ---- updates ----
-    def update(self, arm: str, reward: float) -> None:
+    def update(self, arm: str, reward: float, failed: bool = False) -> None:
         """Record the reward of one child produced by ``arm`` (non-finite rewards count as failures)."""
         if arm not in self.stats:
             raise KeyError(f"unknown arm {arm!r}; arms are {self.arms}")
-        if not math.isfinite(reward):
-            reward = -self.failure_penalty
+        if failed or not math.isfinite(reward):
+            reward, failed = -self.failure_penalty, True
+        else:
+            self._n += 1
+            delta = reward - self._mean
+            self._mean += delta / self._n
+            self._m2 += delta * (reward - self._mean)
+        self.rewards[arm].append((reward, failed))
         s = self.stats[arm]
         self.stats[arm] = ArmStats(s.count + 1, s.total + reward)
         self.history.append({"n": self.total, "arm": arm, "reward": reward, "ucb": self.ucb(),
@@ -76,7 +97,30 @@ class OpPriority:
         return [a for a, s in self.stats.items() if s.count]
 
     def record_failure(self, arm: str) -> None:
-        self.update(arm, -self.failure_penalty)
+        self.update(arm, -self.failure_penalty, failed=True)
+
+    def reward_scale(self) -> Optional[float]:
+        """Sample standard deviation of the successful rewards so far (None: fewer than 2, or all equal)."""
+        if self._n < 2:
+            return None
+        std = math.sqrt(self._m2 / (self._n - 1))
+        return std if std > 1e-12 else None
+
+    def mean_reward(self, arm: str) -> float:
+        """The arm's mean reward as the UCB uses it (raw, or normalised with reward_norm "std")."""
+        if self.reward_norm == "none":
+            return self.stats[arm].mean
+        values = self.rewards[arm]
+        if not values:
+            return 0.0
+        scale = self.reward_scale()
+        total = 0.0
+        for reward, failed in values:
+            if failed:
+                total -= REWARD_CLIP
+            elif scale is not None:
+                total += max(-REWARD_CLIP, min(REWARD_CLIP, reward / scale))
+        return total / len(values)
 
     # ---- scores ----
     def ucb(self) -> dict[str, float]:
@@ -87,7 +131,7 @@ class OpPriority:
             if s.count == 0:
                 out[a] = math.inf
             else:
-                out[a] = s.mean + self.c * math.sqrt(2.0 * math.log(max(n_all, 1)) / s.count)
+                out[a] = self.mean_reward(a) + self.c * math.sqrt(2.0 * math.log(max(n_all, 1)) / s.count)
         return out
 
     def probabilities(self, feasible: Optional[Iterable[str]] = None) -> dict[str, float]:
