@@ -105,6 +105,7 @@ def _unpack(p: Plan, q, k, v, saved) -> list:
 
 def _setup_context(ctx, inputs, output):
     plan, q, k, v, mask = inputs
+    ctx.set_materialize_grads(False)  # the saved-value outputs never get gradients: no zero-filled stand-ins
     ctx.plan = plan
     ctx.save_for_backward(q, k, v, *output)
     ctx.has_mask = mask is not None

@@ -44,6 +44,15 @@ def _matmul_operands(step: Step, a, b, mask):
     return a, b, ctx
 
 
+def _matmul_like(like: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """a @ b, laid out as ``like``: when ``like`` is a transposed view (a transpose step's output),
+    the product is computed as (b^T a^T)^T so that its gradient arrives at the transpose's source
+    contiguous: the fused elementwise kernels then read it in place instead of copying it."""
+    if not like.is_contiguous() and like.mT.is_contiguous():
+        return torch.matmul(b.mT, a.mT).mT
+    return torch.matmul(a, b)
+
+
 def forward(plan: Plan, q, k, v, mask):
     """Returns (values, aux): values[i] is value i (B, H, r, c); aux maps step index -> tensors."""
     vals: list[Optional[torch.Tensor]] = [q, k, v] + [None] * (plan.n_values - 3)
@@ -114,7 +123,7 @@ def _step_backward(step: Step, si, ins, gouts, vals, aux, mask, backend):
             a, b, ra, rb = aux[si]
         else:
             a, b, _ = _matmul_operands(step, ins[0], ins[1], mask)
-        ga, gb = torch.matmul(g, b.transpose(-1, -2)), torch.matmul(a.transpose(-1, -2), g)
+        ga, gb = _matmul_like(ins[0], g, b.mT), _matmul_like(ins[1], a.mT, g)
         if step.cosine:
             ga, gb = _normalise_bwd(ga, a, ra, -1), _normalise_bwd(gb, b, rb, -2)
             if step.masked and mask is not None:
