@@ -17,7 +17,7 @@ GLUE = {"glue_task": "SST-2", "glue_train_examples": 48, "glue_dev_examples": 24
         "glue_batch_size": 16, "glue_max_length": 16, "glue_weight": 0.5}
 
 
-def _write_sst2(root, n_train=80, n_dev=30):
+def _write_sst2(root, n_train=200, n_dev=40):
     """glue_data/SST-2/{train,dev}.tsv: the label is whether the sentence says 'big' or 'small'."""
     folder = root / "SST-2"
     folder.mkdir(parents=True)
@@ -115,3 +115,17 @@ def test_cli_flags_reach_the_config(tiny_corpus, glue_dir):
                               "--glue-dir", str(glue_dir), "--glue-weight", "0.25"])
     cfg = _config_from_args(args)
     assert (cfg.biws.glue_task, cfg.biws.glue_dir, cfg.biws.glue_weight) == ("rte", str(glue_dir), 0.25)
+
+
+def test_proxy_learns_a_separable_task(tiny_corpus, glue_dir):
+    """The label is one word ('big' vs 'small'): a few epochs must beat the majority class."""
+    threads = torch.get_num_threads()
+    try:
+        ev = _biws_evaluator(_config(tiny_corpus, glue_dir, glue_train_examples=200, glue_dev_examples=40,
+                                     glue_epochs=15, glue_lr=3e-3))
+        ev.warm_up(steps=5)
+        _, metrics = ev(ev.base)
+    finally:
+        torch.set_num_threads(threads)
+    majority = max(sum(r.label for r in ev.glue.dev), len(ev.glue.dev) - sum(r.label for r in ev.glue.dev))
+    assert metrics["glue_score"] > majority / len(ev.glue.dev) + 0.1
