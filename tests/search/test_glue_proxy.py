@@ -129,3 +129,13 @@ def test_proxy_learns_a_separable_task(tiny_corpus, glue_dir):
         torch.set_num_threads(threads)
     majority = max(sum(r.label for r in ev.glue.dev), len(ev.glue.dev) - sum(r.label for r in ev.glue.dev))
     assert metrics["glue_score"] > majority / len(ev.glue.dev) + 0.1
+
+
+def test_best_json_carries_the_glue_score(tiny_corpus, glue_dir, tmp_path):
+    threads = torch.get_num_threads()
+    try:
+        run_search(tmp_path / "run", _config(tiny_corpus, glue_dir, warmup_steps=2).replace(budget=1))
+    finally:
+        torch.set_num_threads(threads)
+    best = json.loads((tmp_path / "run" / "best.json").read_text())[0]
+    assert best["glue_task"] == "sst2" and best["fitness"] == pytest.approx(best["mlm_loss"] - 0.5 * best["glue_score"])

@@ -136,6 +136,9 @@ def _search(args) -> int:
     if summary.best is not None:
         print(f"best fitness (lower is better) {summary.best['fitness']:.4f}, {summary.best['params']} parameters, "
               f"fingerprint {summary.best['fingerprint']}:")
+        if "glue_score" in summary.best:
+            print(f"  held-out MLM loss {summary.best['mlm_loss']:.4f}, {summary.best['glue_task']} dev score "
+                  f"{summary.best['glue_score']:.4f}")
         for i, layer in enumerate(summary.best["layers"]):
             print(f"  layer {i}: {layer}")
     print(f"best architectures: {summary.run_dir / 'best.json'}; Pareto front: {summary.run_dir / 'pareto.json'}")

@@ -30,9 +30,13 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
 def candidate_summary(row) -> dict:
     """A done row as a JSON-able dict with the architecture and one expression per layer."""
     arch = ArchConfig.from_json(row["arch_json"])
-    return {"fingerprint": row["fingerprint"], "fitness": row["fitness"], "params": row["params"],
-            "flops": row["flops"], "generation": row["generation"], "id": row["id"],
-            "layers": describe_layers(arch.layers), "arch": arch.to_dict()}
+    out = {"fingerprint": row["fingerprint"], "fitness": row["fitness"], "params": row["params"],
+           "flops": row["flops"], "generation": row["generation"], "id": row["id"],
+           "layers": describe_layers(arch.layers), "arch": arch.to_dict()}
+    metrics = json.loads(row["metrics_json"] or "{}")
+    if "glue_score" in metrics:  # the quick GLUE proxy was on: the two parts of the fitness
+        out.update({k: metrics[k] for k in ("mlm_loss", "glue_task", "glue_score", "glue_metrics") if k in metrics})
+    return out
 
 
 def best_architectures(store: SearchStore, k: int = 5) -> list[dict]:
