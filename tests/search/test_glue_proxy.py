@@ -139,3 +139,15 @@ def test_best_json_carries_the_glue_score(tiny_corpus, glue_dir, tmp_path):
         torch.set_num_threads(threads)
     best = json.loads((tmp_path / "run" / "best.json").read_text())[0]
     assert best["glue_task"] == "sst2" and best["fitness"] == pytest.approx(best["mlm_loss"] - 0.5 * best["glue_score"])
+
+
+def test_missing_data_fails_before_the_run_folder_exists(tiny_corpus, glue_dir, tmp_path):
+    run = tmp_path / "run"
+    with pytest.raises(FileNotFoundError, match="RTE"):  # the SST-2 folder exists, RTE's does not
+        run_search(run, _config(tiny_corpus, glue_dir, glue_task="rte"))
+    assert not run.exists()
+    with pytest.raises(FileNotFoundError, match="vocab"):
+        run_search(run, _config(tiny_corpus, glue_dir).replace(vocab=str(tmp_path / "missing.txt")))
+    assert not run.exists()
+    summary = run_search(run, _config(tiny_corpus, glue_dir, warmup_steps=2).replace(budget=1))  # the folder is usable
+    assert summary.done == 1

@@ -101,6 +101,23 @@ def _biws_evaluator(config: SearchConfig):
     return BIWSEvaluator(base, search_space(config), data, config.biws, config.seed, config.constraints, glue)
 
 
+def check_inputs(config: SearchConfig) -> None:
+    """Fail fast on data paths that do not exist (corpus, vocab, the GLUE proxy's train/dev files).
+
+    Raises FileNotFoundError naming the config field and the path.
+    """
+    if config.fitness != "mlm":
+        return
+    for field, path in (("corpus", config.corpus), ("vocab", config.vocab)):
+        if not Path(path).exists():
+            raise FileNotFoundError(f"search {field} not found: {path}")
+    if config.biws.glue_task:
+        from autobert.glue.loaders import find_split_file
+        from autobert.search.config import glue_task_name
+        for split in ("train", "dev"):
+            find_split_file(glue_task_name(config.biws.glue_task), config.biws.glue_dir, split)
+
+
 def _open_run(run_dir: Path, config: Optional[SearchConfig], resume: bool, budget: Optional[int]) -> SearchConfig:
     path = run_dir / CONFIG_FILE
     if resume:
@@ -112,6 +129,7 @@ def _open_run(run_dir: Path, config: Optional[SearchConfig], resume: bool, budge
             raise ValueError("a new search needs a SearchConfig")
         if (run_dir / DB_FILE).exists():
             raise FileExistsError(f"{run_dir} already holds a search; resume it (--resume) or choose another folder")
+        check_inputs(config)  # before the folder exists: a typo in a path leaves nothing behind
         run_dir.mkdir(parents=True, exist_ok=True)
     if budget is not None and budget != config.budget:
         config = config.replace(budget=budget)
