@@ -4,6 +4,8 @@ equal parameter count and equal pretraining budget, then GLUE fine-tuning of bot
     python -m autobert.experiments.bert_vs_abz --corpus WIKITEXT_DIR --glue-dir GLUE_DIR \\
         --vocab VOCAB_TXT --out runs/bert_vs_abz
 
+With ``--searched RUN_DIR`` the best architecture of a search joins as a third model.
+
 1. Tokenize the corpus once into blocks; one seeded held-out split serves both models.
 2. Pretrain each model for the same steps x batch x seq_len tokens (same config, same seed, same data
    order and masks: only the architecture differs).
@@ -21,6 +23,7 @@ import logging
 import sys
 import time
 from pathlib import Path
+from typing import Optional
 
 import torch
 
@@ -39,12 +42,34 @@ log = logging.getLogger("autobert.experiments.bert_vs_abz")
 TASKS = ("cola", "sst2", "mrpc", "stsb", "qnli", "rte", "wnli")
 
 
-def architectures(layers: int, hidden: int, heads: int, ffn: int, vocab_size: int, seq_len: int) -> dict:
-    """{"bert": all-standard-attention, "abz": AutoBERT-Zero mix with FFN matched to BERT's parameters}."""
+def architectures(layers: int, hidden: int, heads: int, ffn: int, vocab_size: int, seq_len: int,
+                  searched: Optional[tuple] = None) -> dict:
+    """{"bert": all-standard-attention, "abz": AutoBERT-Zero mix, ["searched": the given layer choices]};
+    every model but BERT gets the FFN width that matches BERT's parameter count."""
     sizes = dict(hidden=hidden, heads=heads, ffn=ffn, vocab_size=vocab_size, max_positions=seq_len)
     bert = ArchConfig(layers=tuple(AttentionLayer(library["standard"]) for _ in range(layers)), **sizes)
-    abz = match_ffn(ArchConfig(layers=abz_layers(layers), **sizes), bert.num_parameters())
-    return {"bert": bert, "abz": abz}
+    archs = {"bert": bert, "abz": match_ffn(ArchConfig(layers=abz_layers(layers), **sizes), bert.num_parameters())}
+    if searched is not None:
+        if len(searched) != layers:
+            raise ValueError(f"the searched architecture has {len(searched)} layers, the experiment {layers} "
+                             "(--layers)")
+        archs["searched"] = match_ffn(ArchConfig(layers=tuple(searched), **sizes), bert.num_parameters())
+    return archs
+
+
+def searched_layers(path) -> tuple:
+    """Layer choices of the best architecture of a search: a run folder (its best.json), a best.json
+    (first entry) or an architecture JSON file. Sizes are the experiment's, not the search's."""
+    path = Path(path)
+    file = path / "best.json" if path.is_dir() else path
+    if not file.is_file():
+        raise FileNotFoundError(f"--searched: no {file} (a search run folder, its best.json or an architecture JSON)")
+    doc = json.loads(file.read_text(encoding="utf-8"))
+    if isinstance(doc, list):
+        if not doc or "arch" not in doc[0]:
+            raise ValueError(f"--searched: {file} lists no architecture (a finished search writes best.json)")
+        doc = doc[0]["arch"]
+    return ArchConfig.from_dict(doc).layers
 
 
 def _pretrain_one(name, arch, data, pcfg, tok, out: Path) -> dict:
@@ -94,7 +119,11 @@ def run(args) -> dict:
                           predict_test=args.predict_test)
     blocks = load_corpus(args.corpus, tok, pcfg.seq_len)
     data = split_blocks(blocks, pcfg.holdout_fraction, pcfg.seed)
-    archs = architectures(args.layers, args.hidden, args.heads, args.ffn, tok.vocab_size, pcfg.seq_len)
+    searched = searched_layers(args.searched) if args.searched else None
+    archs = architectures(args.layers, args.hidden, args.heads, args.ffn, tok.vocab_size, pcfg.seq_len, searched)
+    unknown = sorted(set(args.scratch_control or ()) - set(archs))
+    if unknown:  # before any work
+        raise ValueError(f"--scratch-control: unknown model(s) {unknown}; the models are {list(archs)}")
     for name, arch in archs.items():
         (out / name).mkdir(exist_ok=True)
         (out / name / "arch.json").write_text(arch.to_json(indent=2) + "\n")
@@ -112,10 +141,11 @@ def run(args) -> dict:
             "layers": arch.describe().splitlines(), "ffn": arch.ffn,
             "backbone_parameters": arch.num_parameters(), "mlm_parameters": arch.num_parameters("mlm"),
             "pretrain": pre, "glue": {k: glue[k] for k in keep}}
-    if args.scratch_control:  # the same fine-tuning from random weights: what did pretraining add?
+    if args.scratch_control is not None:  # the same fine-tuning from random weights: what did pretraining add?
+        controls = args.scratch_control or list(archs)
         results["scratch"] = {name: {k: v for k, v in _glue_one(name + "-scratch", fcfg, tok, args.glue_dir, out,
-                                                                  source=arch).items() if k in keep}
-                              for name, arch in archs.items()}
+                                                                  source=archs[name]).items() if k in keep}
+                              for name in archs if name in controls}
     stages = [m["pretrain"]["wall_s"] + m["glue"]["wall_s"] for m in results["models"].values()]
     stages += [g["wall_s"] for g in results.get("scratch", {}).values()]
     results["wall_s"] = sum(stages)  # all stages, also those reused from an earlier invocation
@@ -148,8 +178,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--max-train-examples", type=int, default=2000, help="seeded subsample of large train sets")
     p.add_argument("--predict-test", action="store_true", help="also write test predictions (submission files)")
-    p.add_argument("--scratch-control", action="store_true",
-                   help="also fine-tune both architectures from random weights (no pretraining)")
+    p.add_argument("--scratch-control", nargs="*", metavar="MODEL",
+                   help="also fine-tune these models (bert, abz, searched; none named: all) from random weights")
+    p.add_argument("--searched", metavar="PATH",
+                   help="add the best architecture of a search (run folder, best.json or architecture JSON), "
+                        "resized to the experiment and FFN-matched to BERT's parameters")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0,
                    help="torch intra-op threads (0: torch's default). On a busy shared CPU use 1: an idle-spinning "

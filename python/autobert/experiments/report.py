@@ -1,7 +1,7 @@
 """Markdown for the bert_vs_abz comparison (``comparison.md``)."""
 from __future__ import annotations
 
-_NAMES = {"bert": "BERT (standard attention)", "abz": "AutoBERT-Zero hybrid"}
+_NAMES = {"bert": "BERT (standard attention)", "abz": "AutoBERT-Zero hybrid", "searched": "best searched (OP-NAS)"}
 _METRIC_NAMES = {"matthews_correlation": "MCC", "accuracy": "acc", "f1": "F1", "pearson": "Pearson",
                  "spearmanr": "Spearman"}
 
