@@ -87,8 +87,8 @@ void backward(const program::Program& score, const program::Program& score_bwd, 
       const int64_t bh = w / n_kb, b = bh / s.H, kb = w % n_kb, j0 = kb * kBK;
       const int64_t bk = std::min(kBK, nk_pad - j0), keys = std::min(bk, s.Nk - j0);
       if (bh != packed_bh) {
-        if (pad_q) pack_rows(q + bh * s.Nq * s.d, s.Nq, s.d, qp.data(), s.Nq, d_pad);
-        if (pad_do) pack_rows(dout + bh * s.Nq * s.dv, s.Nq, s.dv, dop.data(), s.Nq, dv_pad);
+        if (pad_q) pack_rows(q + bh * s.Nq * s.d, s.Nq, s.d, qp.data(), s.Nq, d_pad, s.d);
+        if (pad_do) pack_rows(dout + bh * s.Nq * s.dv, s.Nq, s.dv, dop.data(), s.Nq, dv_pad, s.dv);
         for (int64_t i = 0; i < s.Nq && softmax; ++i) {
           const T* a = dout + (bh * s.Nq + i) * s.dv;
           const T* o = out + (bh * s.Nq + i) * s.dv;
@@ -106,9 +106,9 @@ void backward(const program::Program& score, const program::Program& score_bwd, 
       const T* keep = kind == KeyMask<T>::kPartial ? km.row(b, kb) : nullptr;
       if (kind != KeyMask<T>::kEmpty) {
         const T* kr = k + bh * s.Nk * s.d;
-        pack_panel_transposed(kr, s.Nk, s.d, j0, bk, kt.data());
-        pack_rows(kr + j0 * s.d, keys, s.d, kp.data(), bk, d_pad);
-        pack_panel_transposed(v + bh * s.Nk * s.dv, s.Nk, s.dv, j0, bk, vt.data());
+        pack_panel_transposed(kr, s.Nk, s.d, s.d, j0, bk, kt.data());
+        pack_rows(kr + j0 * s.d, keys, s.d, kp.data(), bk, d_pad, s.d);
+        pack_panel_transposed(v + bh * s.Nk * s.dv, s.Nk, s.dv, s.dv, j0, bk, vt.data());
       }
       for (int64_t i0 = 0; kind != KeyMask<T>::kEmpty && i0 < s.Nq; i0 += kBQ) {
         const int64_t rows = std::min(kBQ, s.Nq - i0), n = rows * bk, row0 = bh * s.Nq + i0;

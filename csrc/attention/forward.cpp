@@ -67,7 +67,7 @@ inline void mask_row(T* src, const T* keep, int64_t n) {
 
 template <typename T>
 void forward(const program::Program& score, Norm norm, const T* q, const T* k, const T* v, const uint8_t* mask,
-             const Shape& s, T* out, T* lse) {
+             const Shape& s, const Layout& lay, T* out, T* lse) {
   using V = Vectorized<T>;
   constexpr int64_t W = V::size();
   const int64_t BH = s.B * s.H, nk_pad = round_up(s.Nk, W), dv_pad = round_up(s.dv, W);
@@ -79,7 +79,7 @@ void forward(const program::Program& score, Norm norm, const T* q, const T* k, c
   // V is read in place unless its rows need padding to whole vectors (dv % W) or the last key
   // block reads past the last key (Nk % W): padded keys must read zeros, never past the tensor.
   const bool pad_v = (s.dv % W) != 0 || (s.Nk % W) != 0;
-  const int64_t ldv = pad_v ? dv_pad : s.dv;
+  const int64_t ldv = pad_v ? dv_pad : lay.v.n;
   const int64_t n_qb = ceil_div(s.Nq, kBQ);
   // One parallel region: each thread packs K^T (and V if needed) of the (b, h) slices it visits
   // itself; with consecutive tasks per thread that is about once per slice. (Separate packing
@@ -90,14 +90,15 @@ void forward(const program::Program& score, Norm norm, const T* q, const T* k, c
     int64_t packed_bh = -1;
     program::Evaluator<T> ev(score, plan, linear ? 1 : kEvalChunk);
     for (int64_t w = w0; w < w1; ++w) {
-      const int64_t bh = w / n_qb, b = bh / s.H, i0 = (w % n_qb) * kBQ, rows = std::min(kBQ, s.Nq - i0);
+      const int64_t bh = w / n_qb, b = bh / s.H, h = bh % s.H, i0 = (w % n_qb) * kBQ;
+      const int64_t rows = std::min(kBQ, s.Nq - i0);
       if (bh != packed_bh) {
-        pack_transposed_blocked(k + bh * s.Nk * s.d, s.Nk, s.d, kt.data(), nk_pad, kBK);
-        if (pad_v) pack_rows(v + bh * s.Nk * s.dv, s.Nk, s.dv, vp.data(), nk_pad, dv_pad);
+        pack_transposed_blocked(k + lay.k.at(b, h), s.Nk, s.d, lay.k.n, kt.data(), nk_pad, kBK);
+        if (pad_v) pack_rows(v + lay.v.at(b, h), s.Nk, s.dv, vp.data(), nk_pad, dv_pad, lay.v.n);
         packed_bh = bh;
       }
-      const T* vb = pad_v ? vp.data() : v + bh * s.Nk * s.dv;
-      const T* qi = q + (bh * s.Nq + i0) * s.d;
+      const T* vb = pad_v ? vp.data() : v + lay.v.at(b, h);
+      const T* qi = q + lay.q.at(b, h) + i0 * lay.q.n;
       std::fill(o.begin(), o.end(), T(0));
       std::fill(m.begin(), m.end(), -std::numeric_limits<T>::infinity());
       std::fill(l.begin(), l.end(), T(0));
@@ -107,7 +108,7 @@ void forward(const program::Program& score, Norm norm, const T* q, const T* k, c
         const int64_t j0 = kb * kBK, bk = std::min(kBK, nk_pad - j0);
         const T* keep = kind == KeyMask<T>::kPartial ? km.row(b, kb) : nullptr;
         T* st = sbuf.data();  // (rows, bk)
-        gemm<T, false>(rows, bk, s.d, qi, s.d, 1, kt.data() + j0 * s.d, bk, st, bk);
+        gemm<T, false>(rows, bk, s.d, qi, lay.q.n, 1, kt.data() + j0 * s.d, bk, st, bk);
         T scale = static_cast<T>(lin_scale);
         if (!linear) {
           for (int64_t e = 0; e < rows * bk; e += kEvalChunk) {
@@ -147,8 +148,8 @@ void forward(const program::Program& score, Norm norm, const T* q, const T* k, c
 }
 
 template void forward<float>(const program::Program&, Norm, const float*, const float*, const float*, const uint8_t*,
-                             const Shape&, float*, float*);
+                             const Shape&, const Layout&, float*, float*);
 template void forward<double>(const program::Program&, Norm, const double*, const double*, const double*,
-                              const uint8_t*, const Shape&, double*, double*);
+                              const uint8_t*, const Shape&, const Layout&, double*, double*);
 
 }  // namespace autobert::attention

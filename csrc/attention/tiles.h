@@ -76,22 +76,25 @@ struct KeyMask {
   Block at(int64_t b, int64_t kb) const { return static_cast<Block>(kind[b * n_blocks + kb]); }
 };
 
-// dst (rows x ld_dst, zero padded to ld_dst columns and rows_pad rows) = src (rows x cols).
+// dst (rows x ld_dst, zero padded to ld_dst columns and rows_pad rows) = src (rows x cols, rows ld_src apart).
 template <typename T>
-inline void pack_rows(const T* src, int64_t rows, int64_t cols, T* dst, int64_t rows_pad, int64_t ld_dst) {
+inline void pack_rows(const T* src, int64_t rows, int64_t cols, T* dst, int64_t rows_pad, int64_t ld_dst,
+                      int64_t ld_src) {
   for (int64_t r = 0; r < rows; ++r) {
-    std::memcpy(dst + r * ld_dst, src + r * cols, cols * sizeof(T));
+    std::memcpy(dst + r * ld_dst, src + r * ld_src, cols * sizeof(T));
     std::fill(dst + r * ld_dst + cols, dst + (r + 1) * ld_dst, T(0));
   }
   std::fill(dst + rows * ld_dst, dst + rows_pad * ld_dst, T(0));
 }
 
-// dst (cols x w) = rows r0 .. r0+w of src (n_rows x cols), transposed; rows past n_rows are zero.
+// dst (cols x w) = rows r0 .. r0+w of src (n_rows x cols, rows ld_src apart), transposed; rows past
+// n_rows are zero.
 template <typename T>
-inline void pack_panel_transposed(const T* src, int64_t n_rows, int64_t cols, int64_t r0, int64_t w, T* dst) {
+inline void pack_panel_transposed(const T* src, int64_t n_rows, int64_t cols, int64_t ld_src, int64_t r0, int64_t w,
+                                  T* dst) {
   for (int64_t c = 0; c < cols; ++c) {
     T* d = dst + c * w;
-    for (int64_t j = 0; j < w; ++j) d[j] = (r0 + j < n_rows) ? src[(r0 + j) * cols + c] : T(0);
+    for (int64_t j = 0; j < w; ++j) d[j] = (r0 + j < n_rows) ? src[(r0 + j) * ld_src + c] : T(0);
   }
 }
 
@@ -99,9 +102,10 @@ inline void pack_panel_transposed(const T* src, int64_t n_rows, int64_t cols, in
 // is a contiguous (cols x w) panel at dst + kb*block*cols. Contiguous panels keep the GEMM's B
 // rows w apart (a stride of ld would map a panel's rows onto the same few L1 sets).
 template <typename T>
-inline void pack_transposed_blocked(const T* src, int64_t rows, int64_t cols, T* dst, int64_t ld, int64_t block) {
+inline void pack_transposed_blocked(const T* src, int64_t rows, int64_t cols, int64_t ld_src, T* dst, int64_t ld,
+                                    int64_t block) {
   for (int64_t j0 = 0; j0 < ld; j0 += block) {
-    pack_panel_transposed(src, rows, cols, j0, std::min(block, ld - j0), dst + j0 * cols);
+    pack_panel_transposed(src, rows, cols, ld_src, j0, std::min(block, ld - j0), dst + j0 * cols);
   }
 }
 

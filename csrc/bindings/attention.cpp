@@ -56,6 +56,14 @@ attention::Shape check_qkv(const at::Tensor& q, const at::Tensor& k, const at::T
 
 at::ScalarType compute_type(const at::Tensor& q) { return q.scalar_type() == at::kDouble ? at::kDouble : at::kFloat; }
 
+// t itself when the forward can read it in place (compute dtype, contiguous rows), else a contiguous copy.
+at::Tensor rows_readable(const at::Tensor& t, at::ScalarType ct) {
+  if (t.scalar_type() == ct && (t.size(3) <= 1 || t.stride(3) == 1)) return t;
+  return t.to(ct).contiguous();
+}
+
+attention::Strides strides_of(const at::Tensor& t) { return {t.stride(0), t.stride(1), t.stride(2)}; }
+
 const uint8_t* mask_ptr(const at::Tensor& m) {
   return m.defined() ? reinterpret_cast<const uint8_t*>(m.data_ptr<bool>()) : nullptr;
 }
@@ -68,13 +76,14 @@ std::tuple<at::Tensor, at::Tensor> streaming_attention(const at::Tensor& q, cons
   const auto nm = parse_norm(norm);
   const auto s = check_qkv(q, k, v, mask);
   const auto ct = compute_type(q);
-  const at::Tensor qc = q.to(ct).contiguous(), kc = k.to(ct).contiguous(), vc = v.to(ct).contiguous();
+  const at::Tensor qc = rows_readable(q, ct), kc = rows_readable(k, ct), vc = rows_readable(v, ct);
+  const attention::Layout lay{strides_of(qc), strides_of(kc), strides_of(vc)};
   const at::Tensor mc = mask.has_value() ? mask->contiguous() : at::Tensor();
   at::Tensor out = at::empty({s.B, s.H, s.Nq, s.dv}, qc.options());
   at::Tensor lse = at::empty({s.B, s.H, s.Nq}, qc.options());
   AT_DISPATCH_FLOATING_TYPES(ct, "autobert_streaming_attention", [&] {
     attention::forward<scalar_t>(score, nm, qc.data_ptr<scalar_t>(), kc.data_ptr<scalar_t>(),
-                                 vc.data_ptr<scalar_t>(), mask_ptr(mc), s, out.data_ptr<scalar_t>(),
+                                 vc.data_ptr<scalar_t>(), mask_ptr(mc), s, lay, out.data_ptr<scalar_t>(),
                                  lse.data_ptr<scalar_t>());
   });
   return {out.to(q.scalar_type()), lse};
