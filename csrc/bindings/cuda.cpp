@@ -15,10 +15,7 @@
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 
-#include <algorithm>
-#include <optional>
 #include <string>
-#include <utility>
 #include <vector>
 
 // The launcher headers carry `#pragma unroll` for nvcc; the host compiler only sees declarations.
@@ -28,6 +25,7 @@
 #include "cuda/masked_adamw.cuh"
 #include "cuda/row_softmax.cuh"
 #pragma GCC diagnostic pop
+#include "bindings/adamw_checks.h"
 #include "program/program.h"
 
 namespace autobert::bindings {
@@ -84,6 +82,19 @@ void check_on_device(const char* op, const std::string& name, const at::Tensor& 
 
 std::string index_name(const char* list, size_t i) { return std::string(list) + "[" + std::to_string(i) + "]"; }
 
+// Every input on the device of inputs[0] with its shape and dtype (inputs non-empty).
+void check_like_first(const char* op, const std::vector<at::Tensor>& inputs) {
+  const at::Tensor& first = inputs[0];
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const at::Tensor& t = inputs[i];
+    check_on_device(op, index_name("inputs", i), t, first.device(), "inputs[0]");
+    TORCH_CHECK(t.sizes() == first.sizes(), op, ": inputs[", i, "] has shape ", t.sizes(),
+                ", expected the shape of inputs[0] ", first.sizes());
+    TORCH_CHECK(t.scalar_type() == first.scalar_type(), op, ": inputs[", i, "] has dtype ", t.scalar_type(),
+                ", expected the dtype of inputs[0] ", first.scalar_type());
+  }
+}
+
 // ---- elementwise -------------------------------------------------------------------------------
 
 constexpr const char* kElementwiseOp = "autobert.elementwise";
@@ -101,14 +112,7 @@ std::vector<at::Tensor> elementwise_cuda(const std::vector<at::Tensor>& inputs, 
   const at::Tensor& first = inputs[0];
   TORCH_CHECK(first.defined(), op, ": inputs[0] is an undefined tensor");
   TORCH_CHECK(first.is_cuda(), op, ": inputs[0] is on ", first.device(), ", expected a CUDA tensor");
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    const at::Tensor& t = inputs[i];
-    check_on_device(op, index_name("inputs", i), t, first.device(), "inputs[0]");
-    TORCH_CHECK(t.sizes() == first.sizes(), op, ": inputs[", i, "] has shape ", t.sizes(),
-                ", expected the shape of inputs[0] ", first.sizes());
-    TORCH_CHECK(t.scalar_type() == first.scalar_type(), op, ": inputs[", i, "] has dtype ", t.scalar_type(),
-                ", expected the dtype of inputs[0] ", first.scalar_type());
-  }
+  check_like_first(op, inputs);
   const cuda::DType dtype = program_dtype(op, first.scalar_type());
   const int n_in = static_cast<int>(inputs.size());
   const int n_out = static_cast<int>(prog.outputs.size());
@@ -146,14 +150,7 @@ cuda::RowLayout prepare_softmax(const std::vector<at::Tensor>& inputs, const c10
   TORCH_CHECK(first.dim() >= 2, op, ": inputs must have shape (..., R, C), got rank ", first.dim());
   TORCH_CHECK(first.is_cuda(), op, ": inputs[0] is on ", first.device(), ", expected a CUDA tensor");
   program_dtype(op, first.scalar_type());
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    const at::Tensor& t = inputs[i];
-    check_on_device(op, index_name("inputs", i), t, first.device(), "inputs[0]");
-    TORCH_CHECK(t.sizes() == first.sizes(), op, ": inputs[", i, "] has shape ", t.sizes(),
-                ", expected the shape of inputs[0] ", first.sizes());
-    TORCH_CHECK(t.scalar_type() == first.scalar_type(), op, ": inputs[", i, "] has dtype ", t.scalar_type(),
-                ", expected ", first.scalar_type());
-  }
+  check_like_first(op, inputs);
   cuda::RowLayout L{};
   L.n = first.size(-1);
   L.rows = L.n ? first.numel() / L.n : 0;
@@ -270,9 +267,9 @@ std::vector<at::Tensor> fused_softmax_backward_cuda(const std::vector<at::Tensor
 
 // ---- masked AdamW --------------------------------------------------------------------------------
 
-using TensorList = std::vector<at::Tensor>;
-using MaskList = std::vector<std::optional<at::Tensor>>;
-constexpr const char* kAdamWOp = "fused_masked_adamw_";
+using adamw_args::MaskList;
+using adamw_args::TensorList;
+constexpr const char* kAdamWOp = adamw_args::kOp;
 
 cuda::DType adamw_dtype(const at::Tensor& p, size_t i) {
   switch (p.scalar_type()) {
@@ -286,23 +283,6 @@ cuda::DType adamw_dtype(const at::Tensor& p, size_t i) {
   }
 }
 
-// Checks that `t` (list `name`, index i) can be read/written alongside params[i].
-void check_companion(const at::Tensor& t, const at::Tensor& p, const char* name, size_t i, bool is_mask) {
-  TORCH_CHECK(t.defined(), kAdamWOp, ": ", name, "[", i, "] is an undefined tensor");
-  TORCH_CHECK(t.device() == p.device(), kAdamWOp, ": ", name, "[", i, "] is on ", t.device(), " but params[", i,
-              "] is on ", p.device());
-  if (is_mask) {
-    TORCH_CHECK(t.scalar_type() == at::kBool, kAdamWOp, ": masks[", i, "] has dtype ", t.scalar_type(),
-                "; masks must be bool (True = entry used by the active child) or None");
-  } else {
-    TORCH_CHECK(t.scalar_type() == p.scalar_type(), kAdamWOp, ": ", name, "[", i, "] has dtype ", t.scalar_type(),
-                " but params[", i, "] has dtype ", p.scalar_type(), "; the four tensors of an entry must share one dtype");
-  }
-  TORCH_CHECK(t.sizes() == p.sizes(), kAdamWOp, ": ", name, "[", i, "] has shape ", t.sizes(), " but params[", i,
-              "] has shape ", p.sizes());
-  TORCH_CHECK(t.is_contiguous(), kAdamWOp, ": ", name, "[", i, "] is not contiguous");
-}
-
 // Every param on the CUDA device of params[0]: one call launches on one device's stream.
 void check_param(const at::Tensor& p, size_t i, const at::Tensor& p0) {
   TORCH_CHECK(p.defined(), kAdamWOp, ": params[", i, "] is an undefined tensor");
@@ -313,70 +293,19 @@ void check_param(const at::Tensor& p, size_t i, const at::Tensor& p0) {
   adamw_dtype(p, i);
 }
 
-void check_hyper(const cuda::AdamWHyper& h) {
-  TORCH_CHECK(h.lr >= 0.0, kAdamWOp, ": lr must be >= 0, got ", h.lr);
-  TORCH_CHECK(h.beta1 >= 0.0 && h.beta1 < 1.0, kAdamWOp, ": beta1 must be in [0, 1), got ", h.beta1);
-  TORCH_CHECK(h.beta2 >= 0.0 && h.beta2 < 1.0, kAdamWOp, ": beta2 must be in [0, 1), got ", h.beta2);
-  TORCH_CHECK(h.eps >= 0.0, kAdamWOp, ": eps must be >= 0, got ", h.eps);
-  TORCH_CHECK(h.weight_decay >= 0.0, kAdamWOp, ": weight_decay must be >= 0, got ", h.weight_decay);
-}
-
-// Two list entries writing the same buffer would race between thread blocks; refuse them.
-void check_no_shared_outputs(const TensorList& params, const TensorList& exp_avgs, const TensorList& exp_avg_sqs) {
-  std::vector<std::pair<const void*, std::pair<const char*, size_t>>> seen;
-  const std::pair<const char*, const TensorList*> lists[] = {
-      {"params", &params}, {"exp_avgs", &exp_avgs}, {"exp_avg_sqs", &exp_avg_sqs}};
-  for (const auto& [name, list] : lists) {
-    for (size_t i = 0; i < list->size(); ++i) {
-      if ((*list)[i].numel() > 0) seen.push_back({(*list)[i].data_ptr(), {name, i}});
-    }
-  }
-  std::sort(seen.begin(), seen.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-  for (size_t k = 1; k < seen.size(); ++k) {
-    TORCH_CHECK(seen[k].first != seen[k - 1].first, kAdamWOp, ": ", seen[k - 1].second.first, "[",
-                seen[k - 1].second.second, "] and ", seen[k].second.first, "[", seen[k].second.second,
-                "] are the same memory; each updated tensor must be distinct");
-  }
-}
-
-void check_lists(const TensorList& params, const TensorList& grads, const TensorList& exp_avgs,
-                 const TensorList& exp_avg_sqs, const MaskList& masks, const std::vector<int64_t>& steps) {
-  const size_t n = params.size();
-  const std::pair<const char*, size_t> sizes[] = {{"grads", grads.size()},
-                                                   {"exp_avgs", exp_avgs.size()},
-                                                   {"exp_avg_sqs", exp_avg_sqs.size()},
-                                                   {"masks", masks.size()}};
-  for (const auto& [name, size] : sizes) {
-    TORCH_CHECK(size == n, kAdamWOp, ": ", name, " has ", size, " tensors but params has ", n);
-  }
-  TORCH_CHECK(steps.size() == 1 || steps.size() == n, kAdamWOp, ": steps has ", steps.size(),
-              " entries; expected 1 (shared) or one per param (", n, ")");
-  for (size_t i = 0; i < steps.size(); ++i) {
-    TORCH_CHECK(steps[i] >= 1, kAdamWOp, ": steps[", i, "] is ", steps[i],
-                "; the step count after incrementing must be >= 1");
-  }
-  for (size_t i = 0; i < n; ++i) {
-    check_param(params[i], i, params[0]);
-    check_companion(grads[i], params[i], "grads", i, false);
-    check_companion(exp_avgs[i], params[i], "exp_avgs", i, false);
-    check_companion(exp_avg_sqs[i], params[i], "exp_avg_sqs", i, false);
-    if (masks[i].has_value() && masks[i]->defined()) check_companion(*masks[i], params[i], "masks", i, true);
-  }
-  check_no_shared_outputs(params, exp_avgs, exp_avg_sqs);
-}
-
 // Same arguments and semantics as the CPU fused_masked_adamw_ (csrc/bindings/adamw.cpp), plus
 // float16; asynchronous on the current stream of the params' device.
 void fused_masked_adamw_cuda(const TensorList& params, const TensorList& grads, const TensorList& exp_avgs,
                              const TensorList& exp_avg_sqs, const MaskList& masks, const std::vector<int64_t>& steps,
                              double lr, double beta1, double beta2, double eps, double weight_decay) {
   const cuda::AdamWHyper hyper{lr, beta1, beta2, eps, weight_decay};
-  check_hyper(hyper);
-  check_lists(params, grads, exp_avgs, exp_avg_sqs, masks, steps);
+  adamw_args::check_hyper(hyper);
+  adamw_args::check_lists(params, grads, exp_avgs, exp_avg_sqs, masks, steps,
+                          [&](const at::Tensor& p, size_t i) { check_param(p, i, params[0]); });
   if (params.empty()) return;
   std::vector<cuda::AdamWSlot> slots(params.size());
   for (size_t i = 0; i < params.size(); ++i) {
-    const bool has_mask = masks[i].has_value() && masks[i]->defined();
+    const bool has_mask = adamw_args::has_mask(masks, i);
     slots[i] = cuda::AdamWSlot{params[i].data_ptr(), grads[i].data_ptr(), exp_avgs[i].data_ptr(),
                                exp_avg_sqs[i].data_ptr(), has_mask ? masks[i]->data_ptr<bool>() : nullptr,
                                params[i].numel(), steps.size() == 1 ? steps[0] : steps[i], adamw_dtype(params[i], i)};
@@ -389,10 +318,7 @@ void fused_masked_adamw_cuda(const TensorList& params, const TensorList& grads, 
     err = cuda::masked_adamw_cuda(slots.data(), static_cast<int64_t>(slots.size()), hyper, stream);
   }
   TORCH_CHECK(err.empty(), kAdamWOp, ": ", err);
-  // Written through raw pointers: tell autograd these tensors changed in place.
-  for (const TensorList* list : {&params, &exp_avgs, &exp_avg_sqs}) {
-    for (const auto& t : *list) t.unsafeGetTensorImpl()->bump_version();
-  }
+  adamw_args::bump_versions(params, exp_avgs, exp_avg_sqs);
 }
 
 }  // namespace
