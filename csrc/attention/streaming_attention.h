@@ -22,9 +22,6 @@ struct Strides {
   int64_t at(int64_t bi, int64_t hi) const { return bi * b + hi * h; }
 };
 
-// Strides of contiguous (B, H, N, cols) buffers.
-inline Strides dense_strides(const Shape& s, int64_t n, int64_t cols) { return {s.H * n * cols, n * cols, cols}; }
-
 // q, k, v strides: the forward reads them in place (views such as a Hugging Face projection's
 // (B, N, H, d) output transposed to (B, H, N, d) need no copy).
 struct Layout {
