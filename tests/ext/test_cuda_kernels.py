@@ -14,9 +14,11 @@ from autobert_ext import _loader
 from autobert_ext.masked_adamw import masked_adamw_reference_
 from autobert_ext.program import BY_NAME, OPCODES, Program, encode, run_program
 
+from adamw_state import bits, make_state
+from softmax_programs import OP, POST, POST_BWD, PRE, PRE_BWD, reference
+
 pytestmark = pytest.mark.gpu
 
-OP = {name: o.code for name, o in BY_NAME.items()}
 IMM = {"mulc": -0.7, "addc": 0.4, "const": 1.25, "gtc": 0.3, "ltc": -0.2, "fma": 0.6}
 DEV = "cuda"
 
@@ -183,33 +185,7 @@ def test_elementwise_bad_input_raises_clearly(C, case):
 
 # ---- fused softmax -------------------------------------------------------------------------------
 
-# PRE: x = tanh(a) * b * 0.8 + softsign(a)   (2 inputs)
-PRE = Program(2, ((OP["tanh"], 2, 0, -1, 0.0), (OP["mul"], 3, 2, 1, 0.0), (OP["mulc"], 4, 3, -1, 0.8),
-                  (OP["softsign"], 5, 0, -1, 0.0), (OP["add"], 6, 4, 5, 0.0)), (6,))
-# PRE_BWD (a, b, gx): da = gx * (0.8 b (1 - tanh^2 a) + 1 / (1 + |a|)^2), db = gx * 0.8 tanh(a)
-PRE_BWD = Program(3, (
-    (OP["tanh"], 3, 0, -1, 0.0), (OP["square"], 4, 3, -1, 0.0), (OP["mulc"], 5, 4, -1, -1.0),
-    (OP["addc"], 6, 5, -1, 1.0), (OP["mul"], 7, 6, 1, 0.0), (OP["mulc"], 8, 7, -1, 0.8),
-    (OP["abs"], 9, 0, -1, 0.0), (OP["addc"], 10, 9, -1, 1.0), (OP["square"], 11, 10, -1, 0.0),
-    (OP["recip"], 12, 11, -1, 0.0), (OP["add"], 13, 8, 12, 0.0), (OP["mul"], 14, 13, 2, 0.0),
-    (OP["mul"], 15, 3, 2, 0.0), (OP["mulc"], 16, 15, -1, 0.8),
-), (14, 16))
-# POST: out = y^2 + 0.5 y;  POST_BWD (y, g): gy = g (2 y + 0.5)
-POST = Program(1, ((OP["square"], 1, 0, -1, 0.0), (OP["fma"], 2, 0, 0, 0.0), (OP["mulc"], 3, 0, -1, 0.5),
-                   (OP["add"], 4, 1, 3, 0.0)), (4,))
-POST_BWD = Program(2, ((OP["mulc"], 2, 0, -1, 2.0), (OP["addc"], 3, 2, -1, 0.5), (OP["mul"], 4, 3, 1, 0.0)), (4,))
 IDENTITY, IDENTITY_BWD = Program(1, (), (0,)), Program(2, (), (1,))
-
-
-def reference(pre, post, inputs, mask):
-    """POST(masked softmax(PRE(inputs))) with torch ops; mask (B, C) broadcast over the middle dims."""
-    x = run_program(pre, inputs)[0]
-    if mask is not None:
-        keep = mask.reshape(mask.shape[0], *([1] * (x.dim() - 2)), mask.shape[1])
-        x = x.masked_fill(~keep, float("-inf"))
-    y = torch.softmax(x, -1)
-    y = torch.where(torch.isneginf(x.amax(-1, keepdim=True)), torch.zeros_like(y), y)
-    return run_program(post, [y])[0]
 
 
 def reference_fwd_bwd(inputs64, mask, gout64):
@@ -352,14 +328,6 @@ ADAMW_SHAPES = [(1,), (7,), (13,), (97,), (40, 7), (3, 5, 13), (0, 3), (1000,), 
     (256 * 65536 + 4097,)]
 
 
-def adamw_state(shapes, dtype, seed):
-    g = torch.Generator().manual_seed(seed)
-    ps = [torch.randn(s, generator=g, dtype=torch.float64).to(dtype) for s in shapes]
-    ms = [0.1 * torch.randn(s, generator=g, dtype=torch.float64).to(dtype) for s in shapes]
-    vs = [0.01 * torch.rand(s, generator=g, dtype=torch.float64).to(dtype) for s in shapes]
-    return ps, ms, vs
-
-
 def adamw_step_inputs(shapes, dtype, seed):
     g = torch.Generator().manual_seed(seed)
     grads = [torch.randn(s, generator=g, dtype=torch.float64).to(dtype) for s in shapes]
@@ -367,15 +335,11 @@ def adamw_step_inputs(shapes, dtype, seed):
     return grads, masks
 
 
-def bits(t):
-    return t.view({2: torch.int16, 4: torch.int32, 8: torch.int64}[t.element_size()])
-
-
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16, torch.float16])
 def test_masked_adamw_matches_cpu_and_keeps_inactive_bits(C, dtype):
     """Several steps with per-tensor step counts: the CUDA kernel vs the CPU kernel (float16: the
     eager reference, which also computes in float32), and inactive entries keep their bits."""
-    ps, ms, vs = adamw_state(ADAMW_SHAPES, dtype, seed=0)
+    ps, ms, vs = make_state(ADAMW_SHAPES, dtype, seed=0)
     dev = [cuda(ps), cuda(ms), cuda(vs)]
     host = [ps, ms, vs]
     eps = torch.finfo(dtype).eps
@@ -422,7 +386,7 @@ def test_masked_adamw_optimizer_on_cuda_matches_torch_adamw(C, dtype):
 
 def test_masked_adamw_public_op_with_masks_on_cuda(C):
     shapes = [(7,), (40, 7), (0,), (1000,)]
-    ps, ms, vs = adamw_state(shapes, torch.float32, seed=9)
+    ps, ms, vs = make_state(shapes, torch.float32, seed=9)
     grads, masks = adamw_step_inputs(shapes, torch.float32, seed=10)
     dev = [cuda(ps), cuda(ms), cuda(vs)]
     autobert_ext.fused_masked_adamw_(dev[0], cuda(grads), dev[1], dev[2],

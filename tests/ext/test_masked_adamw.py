@@ -9,6 +9,8 @@ import autobert_ext
 from autobert_ext import MaskedAdamW, fused_masked_adamw_
 from autobert_ext import masked_adamw as mod
 
+from adamw_state import bits, make_state
+
 needs_C = pytest.mark.skipif(not autobert_ext.available(), reason="autobert_ext._C not built")
 HYPER = dict(lr=1e-2, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.1)
 SHAPES = [(1,), (7,), (13,), (97,), (40, 7), (3, 5, 13), (1000,), (4099,)]
@@ -18,19 +20,6 @@ def tol(dtype):
     # torch's CPU sqrt is <= 1 ulp off correct rounding (the kernel's is exact); a few ulp of slack.
     eps = torch.finfo(dtype).eps
     return dict(rtol=8 * eps, atol=8 * eps)
-
-
-def bits(t):
-    return t.view({2: torch.int16, 4: torch.int32, 8: torch.int64}[t.element_size()])
-
-
-def make_state(shapes, dtype, seed=0):
-    """Random params, grads and *non-zero* moments (so 'unchanged' is meaningful)."""
-    g = torch.Generator().manual_seed(seed)
-    ps = [torch.randn(s, generator=g, dtype=torch.float64).to(dtype) for s in shapes]
-    ms = [0.1 * torch.randn(s, generator=g, dtype=torch.float64).to(dtype) for s in shapes]
-    vs = [0.01 * torch.rand(s, generator=g, dtype=torch.float64).to(dtype) for s in shapes]
-    return ps, ms, vs
 
 
 def rand_grads(shapes, dtype, seed):
