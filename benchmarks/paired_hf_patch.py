@@ -2,13 +2,15 @@
 alternately, round by round, so machine-load drift hits both alike; reports the median of the
 per-round time ratios (> 1: patched is faster) with p20/p80.
 
-    python benchmarks/paired_hf_patch.py [--rounds 7] [--out benchmarks/results/hf_patch_paired-<device>.json]
+    python benchmarks/paired_hf_patch.py [--rounds 7] [--out PATH]
+
+The allocator and thread settings are the suites' (benchmarks/conftest.py); results go to
+benchmarks/results/hf_patch_paired-<device>.json unless --out says otherwise.
 """
 import argparse
 import copy
 import json
 import os
-import platform
 import statistics
 import time
 
@@ -16,6 +18,7 @@ import torch
 from transformers import BertConfig, BertModel
 
 from autobert.model import patch_attention
+from conftest import RESULTS, device_name, slug  # this folder: the suites' malloc tuning and device naming
 
 
 def _inputs(n: int, batch: int):
@@ -33,20 +36,12 @@ def _time(model, ids, mask) -> float:
     return time.perf_counter() - t0
 
 
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or platform.machine()
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--sizes", default="128,512")
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--rounds", type=int, default=7)
-    p.add_argument("--out", default=None)
+    p.add_argument("--out", default=None, help="results JSON (default: results/hf_patch_paired-<device>.json)")
     args = p.parse_args()
     torch.manual_seed(0)
     base = BertModel(BertConfig(attn_implementation="sdpa"), add_pooling_layer=False).eval()
@@ -69,12 +64,12 @@ def main() -> None:
                 "ratio_median": statistics.median(ratios), "ratio_p20": q[0], "ratio_p80": q[3]}
         cases.append(case)
         print(json.dumps(case))
-    doc = {"suite": "hf_patch_paired", "device": _cpu_name(),
+    doc = {"suite": "hf_patch_paired", "device": device_name(),
            "torch": torch.__version__, "threads": torch.get_num_threads(), "loadavg_1m": os.getloadavg()[0],
            "date": time.strftime("%Y-%m-%d"), "cases": cases}
-    if args.out:
-        with open(args.out, "w") as f:
-            json.dump(doc, f, indent=2)
+    out = args.out or os.path.join(RESULTS, f"hf_patch_paired-{slug(device_name())}.json")
+    with open(out, "w") as f:
+        json.dump(doc, f, indent=2)
 
 
 if __name__ == "__main__":
