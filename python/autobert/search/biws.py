@@ -132,9 +132,7 @@ def load_glue_data(vocab, cfg: BIWSConfig, seed: int, id_map: Optional[torch.Ten
     from autobert.search.config import glue_task_name
     task = glue_task_name(cfg.glue_task)
     folder = Path(cfg.glue_dir)
-    if not folder.is_dir():
-        raise ValueError(f"GLUE proxy: GLUE data folder not found: {folder} (glue_dir, for task {task!r})")
-    try:
+    try:  # load_task names the missing folder or file and what the task's folder should hold
         train = load_task(task, folder, "train")
         dev = load_task(task, folder, "dev")
     except GlueFileNotFoundError as e:
