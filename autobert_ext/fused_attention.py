@@ -5,12 +5,18 @@ its backward needs; ``autobert::fused_attention_backward`` takes them back. Both
 (meta) implementations, so the op works under torch.compile and torch.library.opcheck, and
 autograd is registered with ``register_autograd``. The plan travels as its JSON string (plain
 data), decoded once and cached.
+
+Outside torch.compile, ``fused_attention`` runs the same forward and backward bodies through a
+plain ``torch.autograd.Function``: the custom-op machinery (schema parsing, dispatcher round
+trips, the registered autograd wrapper) costs ~0.2 ms per forward+backward, about 15% of a
+B=2, H=4, N=128 attention call. Both paths compute identical results.
 """
 from __future__ import annotations
 
 from typing import Optional
 
 import torch
+from torch.autograd.function import once_differentiable
 
 from autobert_ext import plan_executor as X
 from autobert_ext._dispatch import fresh
@@ -54,14 +60,32 @@ def _fresh(results: list[torch.Tensor], inputs) -> list[torch.Tensor]:
     return fresh([t.contiguous() for t in results], inputs)
 
 
-@torch.library.custom_op("autobert::fused_attention", mutates_args=())
-def _fused_attention_op(plan: str, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
-                        mask: Optional[torch.Tensor]) -> list[torch.Tensor]:
+def _forward_impl(plan: str, q, k, v, mask) -> list[torch.Tensor]:
+    """[output, saved values..., step auxiliaries...]: what the backward needs, all fresh tensors."""
     p = plan_from_json(plan)
     vals, aux = X.forward(p, q, k, v, mask)
     out = [vals[p.output]] + [vals[i] for i in _saved_ids(p)]
     out += [t for si in sorted(aux) for t in aux[si]]
     return _fresh(out, (q, k, v))
+
+
+def _backward_impl(plan: str, grad, q, k, v, mask, saved) -> list[torch.Tensor]:
+    """[dq, dk, dv] from the output gradient and ``_forward_impl``'s results."""
+    p = plan_from_json(plan)
+    vals = _unpack(p, q, k, v, saved)
+    aux, it = {}, iter(saved[1 + len(_saved_ids(p)):])
+    for si, step in enumerate(p.steps):
+        n = {"streaming": 1, "rownorm": 1}.get(step.kind, 4 if step.kind == "matmul" and step.cosine else 0)
+        if n:
+            aux[si] = [next(it) for _ in range(n)]
+    grads = X.backward(p, grad.contiguous(), vals, aux, mask)
+    return _fresh(grads, (grad, q, k, v, *saved))
+
+
+@torch.library.custom_op("autobert::fused_attention", mutates_args=())
+def _fused_attention_op(plan: str, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                        mask: Optional[torch.Tensor]) -> list[torch.Tensor]:
+    return _forward_impl(plan, q, k, v, mask)
 
 
 @_fused_attention_op.register_fake
@@ -75,15 +99,7 @@ def _(plan, q, k, v, mask):
 def _fused_attention_backward_op(plan: str, grad: torch.Tensor, q: torch.Tensor, k: torch.Tensor,
                                  v: torch.Tensor, mask: Optional[torch.Tensor],
                                  saved: list[torch.Tensor]) -> list[torch.Tensor]:
-    p = plan_from_json(plan)
-    vals = _unpack(p, q, k, v, saved)
-    aux, it = {}, iter(saved[1 + len(_saved_ids(p)):])
-    for si, step in enumerate(p.steps):
-        n = {"streaming": 1, "rownorm": 1}.get(step.kind, 4 if step.kind == "matmul" and step.cosine else 0)
-        if n:
-            aux[si] = [next(it) for _ in range(n)]
-    grads = X.backward(p, grad.contiguous(), vals, aux, mask)
-    return _fresh(grads, (grad, q, k, v, *saved))
+    return _backward_impl(plan, grad, q, k, v, mask, saved)
 
 
 @_fused_attention_backward_op.register_fake
@@ -122,6 +138,25 @@ def _backward(ctx, grads):
 
 
 _fused_attention_op.register_autograd(_backward, setup_context=_setup_context)
+
+
+class _EagerFusedAttention(torch.autograd.Function):
+    """The custom op's forward and backward bodies without the custom-op machinery (eager mode only:
+    torch.compile would trace into the kernels, so it gets the custom op)."""
+
+    @staticmethod
+    def forward(ctx, plan: str, q, k, v, mask):
+        results = _forward_impl(plan, q, k, v, mask)  # [output, intermediates the backward reads...]
+        ctx.plan, ctx.mask = plan, mask
+        ctx.save_for_backward(q, k, v, *results)
+        return results[0]
+
+    @staticmethod
+    @once_differentiable  # the backward's kernels record no graph: double backward must fail loudly
+    def backward(ctx, grad):
+        q, k, v, *saved = ctx.saved_tensors
+        dq, dk, dv = _backward_impl(ctx.plan, grad, q, k, v, ctx.mask, saved)
+        return None, dq, dk, dv, None
 
 
 def _check(q, k, v, mask):
@@ -178,4 +213,7 @@ def fused_attention(graph_or_plan, q: torch.Tensor, k: torch.Tensor, v: torch.Te
     """
     _check(q, k, v, key_padding_mask)
     plan = resolve_plan(graph_or_plan, q.shape[-1])
+    plain = all(type(t) is torch.Tensor for t in (q, k, v))  # not fake, functional or another subclass
+    if plain and not torch.compiler.is_compiling():
+        return _EagerFusedAttention.apply(plan, q, k, v, key_padding_mask)
     return _fused_attention_op(plan, q, k, v, key_padding_mask)[0]

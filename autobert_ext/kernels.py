@@ -51,9 +51,15 @@ def _triton_available() -> bool:
         return False
 
 
+_CPP_PRESENT: Optional[bool] = None
+
+
 def _cpp_kernels_present() -> bool:
-    C = _loader.get_C()
-    return C is not None and hasattr(C, "streaming_attention")
+    global _CPP_PRESENT
+    if _CPP_PRESENT is None:  # asked once per call and step: remember the answer (the module never changes)
+        C = _loader.get_C()
+        _CPP_PRESENT = C is not None and hasattr(C, "streaming_attention")
+    return _CPP_PRESENT
 
 
 # ---------------------------------------------------------------- eager reference kernels

@@ -101,6 +101,45 @@ def test_opcheck(name):
         torch.library.opcheck(_fused_attention_op, args)
 
 
+def _via_custom_op(graph, q, k, v, mask):
+    from autobert_ext.fused_attention import _fused_attention_op
+    return _fused_attention_op(graph.fused_plan(q.shape[-1]).json, q, k, v, mask)[0]
+
+
+@pytest.mark.parametrize("name", ["standard", "linear", "cosine", "abz_sqrt_key_qkv"])
+def test_eager_path_equals_custom_op(name):
+    """Outside torch.compile fused_attention skips the custom-op machinery (an autograd.Function
+    over the same bodies): outputs and gradients must be bitwise those of the registered op."""
+    qkv, mask, grad = _inputs(2, 3, 13, 8, torch.float32, 4, True)
+    fast = _run(autobert_ext.fused_attention, library[name], qkv, mask, grad, torch.float32)
+    op = _run(_via_custom_op, library[name], qkv, mask, grad, torch.float32)
+    for a, b in zip(fast, op):
+        assert torch.equal(a, b)
+
+
+def test_double_backward_fails_loudly():
+    qkv, mask, _ = _inputs(1, 2, 5, 4, torch.float64, 5, True)
+    leaves = [t.requires_grad_() for t in qkv]
+    out = autobert_ext.fused_attention(library["standard"], *leaves, mask)
+    (gq,) = torch.autograd.grad(out.square().sum(), leaves[:1], create_graph=True)
+    with pytest.raises(RuntimeError, match="once_differentiable|does not require grad"):
+        gq.sum().backward()
+
+
+def test_compiles_through_the_custom_op():
+    """Under torch.compile the registered op (fake impl, registered autograd) is what gets traced
+    (planning is Python-side work: a compiled caller passes the plan, planned once beforehand)."""
+    graph = library["abz_sqrt_score"]
+    qkv, mask, grad = _inputs(1, 2, 9, 8, torch.float64, 6, True)
+    plan = graph.fused_plan(8)
+    compiled = torch.compile(lambda q, k, v, m: autobert_ext.fused_attention(plan.json, q, k, v, m),
+                             backend="aot_eager", fullgraph=True)
+    want = _run(autobert_ext.fused_attention, graph, qkv, mask, grad, torch.float64)
+    got = _run(lambda _g, q, k, v, m: compiled(q, k, v, m), graph, qkv, mask, grad, torch.float64)
+    for w, g in zip(want, got):
+        torch.testing.assert_close(g, w)
+
+
 def test_eager_backend_override(monkeypatch):
     monkeypatch.setenv("AUTOBERT_BACKEND", "eager")
     check_graph(library["abz_softplus_key"])
