@@ -214,6 +214,10 @@ def fused_attention(graph_or_plan, q: torch.Tensor, k: torch.Tensor, v: torch.Te
     _check(q, k, v, key_padding_mask)
     plan = resolve_plan(graph_or_plan, q.shape[-1])
     plain = all(type(t) is torch.Tensor for t in (q, k, v))  # not fake, functional or another subclass
-    if plain and not torch.compiler.is_compiling():
+    if not plain or torch.compiler.is_compiling():
+        return _fused_attention_op(plan, q, k, v, key_padding_mask)[0]
+    if torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or v.requires_grad):
         return _EagerFusedAttention.apply(plan, q, k, v, key_padding_mask)
-    return _fused_attention_op(plan, q, k, v, key_padding_mask)[0]
+    p = plan_from_json(plan)  # inference: the output only, nothing kept for a backward
+    vals, _aux = X.forward(p, q, k, v, key_padding_mask)
+    return _fresh([vals[p.output]], (q, k, v))[0]

@@ -26,10 +26,8 @@ def backend_for(device: torch.device, kind: str = "streaming", dtype: Optional[t
     graph, the fastest path) and cuda for elementwise/softmax segments (interpreted op programs:
     a new graph needs no compilation), each falling back to the other and then to eager.
     """
-    forced = os.environ.get("AUTOBERT_BACKEND", "").strip().lower()
+    forced = forced_backend()
     if forced:
-        if forced not in BACKENDS:
-            raise ValueError(f"AUTOBERT_BACKEND={forced!r}; expected one of {', '.join(BACKENDS)}")
         return forced
     if device.type == "cuda":
         if dtype == torch.float64:  # the GPU kernels are written for 32- and 16-bit floats
@@ -41,6 +39,23 @@ def backend_for(device: torch.device, kind: str = "streaming", dtype: Optional[t
             return "cuda"
         return "triton" if has_triton else "eager"
     return "cpp" if _cpp_kernels_present() else "eager"
+
+
+def forced_backend() -> Optional[str]:
+    """AUTOBERT_BACKEND (validated), or None when unset."""
+    forced = os.environ.get("AUTOBERT_BACKEND", "").strip().lower()
+    if forced and forced not in BACKENDS:
+        raise ValueError(f"AUTOBERT_BACKEND={forced!r}; expected one of {', '.join(BACKENDS)}")
+    return forced or None
+
+
+def backends_for(device: torch.device, dtype: Optional[torch.dtype], kinds: Sequence[str]) -> dict[str, str]:
+    """``backend_for`` of each step kind in ``kinds``; the environment is read once."""
+    forced = forced_backend()
+    if forced or device.type != "cuda":
+        backend = forced or ("cpp" if _cpp_kernels_present() else "eager")
+        return dict.fromkeys(kinds, backend)
+    return {kind: backend_for(device, kind, dtype) for kind in kinds}
 
 
 def _triton_available() -> bool:

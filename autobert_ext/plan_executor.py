@@ -16,8 +16,8 @@ from autobert_ext.plan import Plan, Step
 
 
 def _key_mask(mask: Optional[torch.Tensor], like: torch.Tensor) -> Optional[torch.Tensor]:
-    """(B, N) bool -> (B, 1, 1, N) in like's dtype, masking the last axis."""
-    return None if mask is None else mask[:, None, None, :].to(like.dtype)
+    """(B, N) bool -> (B, 1, 1, N) bool, masking the last axis (``x * mask`` keeps x's dtype)."""
+    return None if mask is None else mask[:, None, None, :]
 
 
 def _normalise(x: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -53,15 +53,31 @@ def _matmul_like(like: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.
     return torch.matmul(a, b)
 
 
+_KERNEL_KINDS = ("elementwise", "softmax", "streaming")  # the step kinds that run a backend's kernel
+
+
+def _backends(device: torch.device, dtype: torch.dtype) -> dict[str, str]:
+    """Backend per kernel step kind, looked up once per call (not per step: small graphs are
+    dominated by per-step Python work)."""
+    return K.backends_for(device, dtype, _KERNEL_KINDS)
+
+
+def _elementwise_backend(backend: str, program) -> str:
+    """A one-instruction program gains nothing from fusion: torch's own kernel for that op (the
+    eager reference) is as fast and cheaper to call."""
+    return "eager" if len(program.instrs) <= 1 else backend
+
+
 def forward(plan: Plan, q, k, v, mask):
     """Returns (values, aux): values[i] is value i (B, H, r, c); aux maps step index -> tensors."""
     vals: list[Optional[torch.Tensor]] = [q, k, v] + [None] * (plan.n_values - 3)
     aux: dict[int, list[torch.Tensor]] = {}
+    backends = _backends(q.device, q.dtype)
     for si, step in enumerate(plan.steps):
         ins = [vals[i] for i in step.inputs]
-        backend = K.backend_for(q.device, step.kind, q.dtype)
+        backend = backends.get(step.kind)
         if step.kind == "elementwise":
-            outs = K.elementwise(backend, step.program, ins)
+            outs = K.elementwise(_elementwise_backend(backend, step.program), step.program, ins)
         elif step.kind == "softmax":
             outs = [K.softmax(backend, step.program, step.post, ins, mask if step.masked else None)]
         elif step.kind == "transpose":
@@ -91,14 +107,14 @@ def backward(plan: Plan, grad_out, vals, aux, mask):
     """Gradients of q, k, v (zeros for inputs the graph does not read)."""
     grads: list[Optional[torch.Tensor]] = [None] * plan.n_values
     grads[plan.output] = grad_out
+    backends = _backends(grad_out.device, grad_out.dtype)
     for si in range(len(plan.steps) - 1, -1, -1):
         step = plan.steps[si]
         gouts = [grads[o] for o in step.outputs]
         if all(g is None for g in gouts):
             continue
         ins = [vals[i] for i in step.inputs]
-        backend = K.backend_for(grad_out.device, step.kind, grad_out.dtype)
-        for i, g in zip(step.inputs, _step_backward(step, si, ins, gouts, vals, aux, mask, backend)):
+        for i, g in zip(step.inputs, _step_backward(step, si, ins, gouts, vals, aux, mask, backends.get(step.kind))):
             _add(grads, i, g)
     q = vals[0]
     return [g if g is not None else torch.zeros_like(q) for g in grads[:3]]
@@ -108,7 +124,7 @@ def _step_backward(step: Step, si, ins, gouts, vals, aux, mask, backend):
     if step.kind == "elementwise":
         outs = [vals[o] for o in step.outputs]
         gouts = [g if g is not None else torch.zeros_like(o) for g, o in zip(gouts, outs)]
-        return K.elementwise(backend, step.program_bwd, ins + gouts)
+        return K.elementwise(_elementwise_backend(backend, step.program_bwd), step.program_bwd, ins + gouts)
     g = gouts[0]
     if step.kind == "softmax":
         y = vals[step.outputs[0]]

@@ -152,7 +152,7 @@ def run_program(program: Program, inputs: Sequence[torch.Tensor]) -> list[torch.
     """Reference interpreter: evaluates ``program`` eagerly with torch (autograd works)."""
     if len(inputs) != program.n_inputs:
         raise ValueError(f"run_program: expected {program.n_inputs} inputs, got {len(inputs)}")
-    regs: list[torch.Tensor] = list(torch.broadcast_tensors(*inputs)) if inputs else []
+    regs: list[torch.Tensor] = list(torch.broadcast_tensors(*inputs)) if len(inputs) > 1 else list(inputs)
     for op, _dst, a, b, imm in program.instrs:
         o = OPCODES[op]
         if o.name == "const":

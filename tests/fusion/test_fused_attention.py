@@ -109,12 +109,16 @@ def _via_custom_op(graph, q, k, v, mask):
 @pytest.mark.parametrize("name", ["standard", "linear", "cosine", "abz_sqrt_key_qkv"])
 def test_eager_path_equals_custom_op(name):
     """Outside torch.compile fused_attention skips the custom-op machinery (an autograd.Function
-    over the same bodies): outputs and gradients must be bitwise those of the registered op."""
+    over the same bodies, or no autograd at all for inference): outputs and gradients must be
+    bitwise those of the registered op."""
     qkv, mask, grad = _inputs(2, 3, 13, 8, torch.float32, 4, True)
     fast = _run(autobert_ext.fused_attention, library[name], qkv, mask, grad, torch.float32)
     op = _run(_via_custom_op, library[name], qkv, mask, grad, torch.float32)
     for a, b in zip(fast, op):
         assert torch.equal(a, b)
+    with torch.no_grad():  # inference takes a third path: the output only, nothing saved
+        inference = autobert_ext.fused_attention(library[name], *[t.float() for t in qkv], mask)
+    assert torch.equal(inference, op[0])
 
 
 def test_double_backward_fails_loudly():
