@@ -48,7 +48,7 @@ def _steps_to_reach(curve, target: float) -> Optional[int]:
     return next((s for s, loss in curve if loss <= target), None)
 
 
-def run_rankcorr(out_dir, config: SearchConfig, *, n_archs: int = 20, steps: int = 300, eval_every: int = 25,
+def run_rankcorr(out_dir, config: SearchConfig, *, n_archs: int = 20, steps: int = 1000, eval_every: int = 100,
                  run_dir=None, k: int = 5, seed: int = 0,
                  progress: Optional[Callable[..., None]] = None) -> dict:
     """Run the study, write ``rankcorr.json`` into ``out_dir`` and return it.
