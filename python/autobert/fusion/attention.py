@@ -13,7 +13,8 @@ def fused_attention(graph: Graph, q: torch.Tensor, k: torch.Tensor, v: torch.Ten
                     key_padding_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Per-head q, k, v (B, H, N, d), key_padding_mask (B, N) bool (True = real) -> (B, H, N, d).
 
-    The graph is planned once per (fingerprint, d) and run as one custom op with fused kernels
-    (AUTOBERT_BACKEND=eager forces the reference kernels).
+    The graph is planned once per (fingerprint, d) and run with fused kernels: as one custom op
+    under torch.compile, through a plain autograd.Function otherwise (less per-call overhead, same
+    results). AUTOBERT_BACKEND=eager forces the reference kernels.
     """
     return autobert_ext.fused_attention(graph, q, k, v, key_padding_mask)
