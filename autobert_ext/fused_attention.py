@@ -216,8 +216,10 @@ def fused_attention(graph_or_plan, q: torch.Tensor, k: torch.Tensor, v: torch.Te
     plain = all(type(t) is torch.Tensor for t in (q, k, v))  # not fake, functional or another subclass
     if not plain or torch.compiler.is_compiling():
         return _fused_attention_op(plan, q, k, v, key_padding_mask)[0]
-    if torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or v.requires_grad):
+    p = plan_from_json(plan)
+    if torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or v.requires_grad) and not p.fuses_nothing:
         return _EagerFusedAttention.apply(plan, q, k, v, key_padding_mask)
-    p = plan_from_json(plan)  # inference: the output only, nothing kept for a backward
+    # Inference (the output only, nothing kept for a backward), or a plan of single torch ops, which
+    # torch autograd records as they run.
     vals, _aux = X.forward(p, q, k, v, key_padding_mask)
     return _fresh([vals[p.output]], (q, k, v))[0]

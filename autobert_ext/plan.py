@@ -64,6 +64,14 @@ class Plan:
     def n_values(self) -> int:
         return len(self.shapes)
 
+    @functools.cached_property
+    def fuses_nothing(self) -> bool:
+        """No step does more than one torch op would (no softmax or streaming step, no elementwise
+        program of two or more instructions): the plan's ops then run directly under torch autograd,
+        since fused kernels and a hand-written backward could only add per-call overhead."""
+        return all(s.kind in ("matmul", "transpose", "rownorm")
+                   or (s.kind == "elementwise" and len(s.program.instrs) <= 1) for s in self.steps)
+
     def to_json(self) -> str:
         return self.json
 
