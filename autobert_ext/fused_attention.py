@@ -8,8 +8,10 @@ data), decoded once and cached.
 
 Outside torch.compile, ``fused_attention`` runs the same forward and backward bodies through a
 plain ``torch.autograd.Function``: the custom-op machinery (schema parsing, dispatcher round
-trips, the registered autograd wrapper) costs ~0.2 ms per forward+backward, about 15% of a
-B=2, H=4, N=128 attention call. Both paths compute identical results.
+trips, the registered autograd wrapper) costs ~0.13 ms per forward+backward (measured: 263 vs
+130 us at B=H=N=1), about 10% of a B=2, H=4, N=128 attention call. Both paths compute identical
+results. Inference calls skip autograd altogether, and a plan with nothing to fuse
+(``Plan.fuses_nothing``) runs its torch ops under torch autograd.
 """
 from __future__ import annotations
 
