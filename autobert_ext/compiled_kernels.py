@@ -5,21 +5,13 @@ Each function mirrors one in ``autobert_ext.kernels``; programs are passed as th
 """
 from __future__ import annotations
 
-import functools
 from typing import Optional, Sequence
 
 import torch
 
 from autobert_ext import _loader
+from autobert_ext._dispatch import encoded as encode  # cached: a plan's programs are the same every call
 from autobert_ext.program import Program
-from autobert_ext.program import encode as _encode_uncached
-
-
-@functools.lru_cache(maxsize=4096)
-def encode(program: Program) -> tuple[tuple[int, ...], tuple[float, ...]]:
-    """``program.encode`` as tuples, cached: a plan's programs are re-encoded on every call otherwise."""
-    ints, floats = _encode_uncached(program)
-    return tuple(ints), tuple(floats)
 
 
 def _fn(name: str, t: torch.Tensor):
