@@ -26,9 +26,11 @@ def backend_for(device: torch.device, kind: str = "streaming", dtype: Optional[t
     graph, the fastest path) and cuda for elementwise/softmax segments (interpreted op programs:
     a new graph needs no compilation), each falling back to the other and then to eager.
     """
-    forced = forced_backend()
-    if forced:
-        return forced
+    return forced_backend() or _device_backend(device, kind, dtype)
+
+
+def _device_backend(device: torch.device, kind: str, dtype: Optional[torch.dtype]) -> str:
+    """``backend_for`` without the AUTOBERT_BACKEND override."""
     if device.type == "cuda":
         if dtype == torch.float64:  # the GPU kernels are written for 32- and 16-bit floats
             return "eager"
@@ -52,10 +54,7 @@ def forced_backend() -> Optional[str]:
 def backends_for(device: torch.device, dtype: Optional[torch.dtype], kinds: Sequence[str]) -> dict[str, str]:
     """``backend_for`` of each step kind in ``kinds``; the environment is read once."""
     forced = forced_backend()
-    if forced or device.type != "cuda":
-        backend = forced or ("cpp" if _cpp_kernels_present() else "eager")
-        return dict.fromkeys(kinds, backend)
-    return {kind: backend_for(device, kind, dtype) for kind in kinds}
+    return {kind: forced or _device_backend(device, kind, dtype) for kind in kinds}
 
 
 def _triton_available() -> bool:
