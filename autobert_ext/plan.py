@@ -29,6 +29,12 @@ PLAN_VERSION = 1
 STEP_KINDS = ("elementwise", "softmax", "matmul", "transpose", "rownorm", "streaming")
 
 
+def worth_fusing(program: Program) -> bool:
+    """A program of one instruction gains nothing from a fused kernel: torch's own kernel for that op
+    (the eager reference) is as fast and cheaper to call."""
+    return len(program.instrs) > 1
+
+
 @dataclasses.dataclass(frozen=True)
 class Step:
     kind: str
@@ -67,10 +73,10 @@ class Plan:
     @functools.cached_property
     def fuses_nothing(self) -> bool:
         """No step does more than one torch op would (no softmax or streaming step, no elementwise
-        program of two or more instructions): the plan's ops then run directly under torch autograd,
+        program that ``worth_fusing``): the plan's ops then run directly under torch autograd,
         since fused kernels and a hand-written backward could only add per-call overhead."""
         return all(s.kind in ("matmul", "transpose", "rownorm")
-                   or (s.kind == "elementwise" and len(s.program.instrs) <= 1) for s in self.steps)
+                   or (s.kind == "elementwise" and not worth_fusing(s.program)) for s in self.steps)
 
     def to_json(self) -> str:
         return self.json

@@ -12,7 +12,7 @@ from typing import Optional
 import torch
 
 from autobert_ext import kernels as K
-from autobert_ext.plan import Plan, Step
+from autobert_ext.plan import Plan, Step, worth_fusing
 
 
 def _key_mask(mask: Optional[torch.Tensor], like: torch.Tensor) -> Optional[torch.Tensor]:
@@ -63,9 +63,7 @@ def _backends(device: torch.device, dtype: torch.dtype) -> dict[str, str]:
 
 
 def _elementwise_backend(backend: str, program) -> str:
-    """A one-instruction program gains nothing from fusion: torch's own kernel for that op (the
-    eager reference) is as fast and cheaper to call."""
-    return "eager" if len(program.instrs) <= 1 else backend
+    return backend if worth_fusing(program) else "eager"
 
 
 def forward(plan: Plan, q, k, v, mask):
