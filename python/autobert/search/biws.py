@@ -129,8 +129,7 @@ def load_glue_data(vocab, cfg: BIWSConfig, seed: int, id_map: Optional[torch.Ten
     Raises ValueError naming the task or the folder when the data cannot be found.
     """
     from autobert.glue import GlueFileNotFoundError, get_config, load_task
-    from autobert.search.config import glue_task_name
-    task = glue_task_name(cfg.glue_task)
+    task = cfg.glue_task  # the config name: BIWSConfig normalises it
     folder = Path(cfg.glue_dir)
     try:  # load_task names the missing folder or file and what the task's folder should hold
         train = load_task(task, folder, "train")

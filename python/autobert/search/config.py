@@ -17,6 +17,7 @@ from autobert.search.evolution import STRATEGIES
 from autobert.search.priority import REWARD_NORMS
 
 FITNESSES = ("mlm", "toy")
+EXECUTORS = ("local", "ray")
 #: GLUE tasks the quick proxy can fine-tune on (those with a train split).
 GLUE_PROXY_TASKS = ("cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte", "wnli")
 
@@ -31,7 +32,6 @@ def glue_task_name(task) -> str:
     if name not in GLUE_PROXY_TASKS:
         raise ValueError(f"BIWSConfig.glue_task: unknown GLUE task {task!r}; expected one of {GLUE_PROXY_TASKS}")
     return name
-EXECUTORS = ("local", "ray")
 
 
 def _int(owner: str, name: str, value, minimum: int) -> None:

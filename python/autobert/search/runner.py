@@ -113,9 +113,8 @@ def check_inputs(config: SearchConfig) -> None:
             raise FileNotFoundError(f"search {field} not found: {path}")
     if config.biws.glue_task:
         from autobert.glue.loaders import find_split_file
-        from autobert.search.config import glue_task_name
-        for split in ("train", "dev"):
-            find_split_file(glue_task_name(config.biws.glue_task), config.biws.glue_dir, split)
+        for split in ("train", "dev"):  # glue_task is already the config name (BIWSConfig normalises it)
+            find_split_file(config.biws.glue_task, config.biws.glue_dir, split)
 
 
 def _open_run(run_dir: Path, config: Optional[SearchConfig], resume: bool, budget: Optional[int]) -> SearchConfig:
