@@ -213,11 +213,16 @@ load above the thread count are inflated, multi-kernel baselines most.
 
 
 def _update_readme(suite: str) -> None:
+    start, end = f"<!-- suite:{suite} -->", f"<!-- /suite:{suite} -->"
+    write_readme_section(start, end, f"## {suite}\n\n{_suite_markdown(suite)}")
+
+
+def write_readme_section(start: str, end: str, body: str) -> None:
+    """Replace the text between the ``start`` and ``end`` markers of benchmarks/README.md with
+    ``body`` (appended with its markers when absent); text outside the markers is kept."""
     import fcntl  # POSIX only, like the benchmarks' malloc tuning
 
-    body = _suite_markdown(suite)
-    start, end = f"<!-- suite:{suite} -->", f"<!-- /suite:{suite} -->"
-    section = f"{start}\n## {suite}\n\n{body}{end}"
+    section = f"{start}\n{body}{end}"
     with open(README, "a+") as f:
         fcntl.flock(f, fcntl.LOCK_EX)  # suites may finish concurrently in one checkout
         f.seek(0)

@@ -16,13 +16,12 @@ Run it on a quiet machine, like the suite (the same malloc and thread settings: 
 import argparse
 import json
 import os
-import re
 import statistics
 import time
 
 import torch
 
-from conftest import README, RESULTS, device_name, slug  # this folder: the suites' settings and naming
+from conftest import RESULTS, device_name, slug, write_readme_section  # this folder: the suites' settings
 
 SUITE = "fused_attention"
 MARK_START, MARK_END = "<!-- roofline:fused_attention -->", "<!-- /roofline:fused_attention -->"
@@ -92,16 +91,6 @@ def markdown(doc: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _update_readme(body: str) -> None:
-    section = f"{MARK_START}\n### GEMM roofline of the streaming graphs\n\n{body}{MARK_END}"
-    with open(README) as f:
-        text = f.read()
-    pattern = re.compile(re.escape(MARK_START) + r".*?" + re.escape(MARK_END), re.S)
-    text = pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section + "\n"
-    with open(README, "w") as f:
-        f.write(text)
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--rounds", type=int, default=15, help="timed GEMM calls per shape (median)")
@@ -124,7 +113,7 @@ def main() -> None:
     with open(os.path.join(RESULTS, name), "w") as f:
         json.dump(doc, f, indent=1)
         f.write("\n")
-    _update_readme(markdown(doc))
+    write_readme_section(MARK_START, MARK_END, "### GEMM roofline of the streaming graphs\n\n" + markdown(doc))
     print(markdown(doc))
 
 
