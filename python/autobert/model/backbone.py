@@ -1,4 +1,4 @@
-"""``Backbone``: embeddings + hybrid layers -> hidden states (B, N, hidden)."""
+"""``Backbone``: embeddings + hybrid layers (with projections where widths change) -> hidden states (B, N, hidden)."""
 from __future__ import annotations
 
 from typing import Optional
@@ -6,10 +6,11 @@ from typing import Optional
 import torch
 from torch import nn
 
-from autobert.model.block import Block, make_mixer
+from autobert.model.block import build_block
 from autobert.model.config import ArchConfig
 from autobert.model.conv import LightConv
 from autobert.model.embeddings import Embeddings
+from autobert.model.width import OUTPUT, width_projections
 
 
 def init_bert_weights(module: nn.Module) -> None:
@@ -54,6 +55,8 @@ class Backbone(nn.Module):
     -> hidden states (B, N, hidden).
 
     ``blocks`` replaces the layers built from ``config.layers`` (the supernet passes its own).
+    ``projections`` holds a Linear before each layer whose width differs from the stream's and one
+    after the last layer when its width is not ``hidden`` (``autobert.model.width``); usually none.
     """
 
     def __init__(self, config: ArchConfig, blocks: Optional[nn.ModuleList] = None):
@@ -61,15 +64,19 @@ class Backbone(nn.Module):
         self.config = config
         self.embeddings = Embeddings(config)
         if blocks is None:
-            blocks = nn.ModuleList(Block(config, make_mixer(config, layer)) for layer in config.layers)
+            blocks = nn.ModuleList(build_block(config, layer) for layer in config.layers)
         self.layers = blocks
+        self.projections = width_projections(config)
         self.apply(init_bert_weights)
+
+    def _project(self, key: str, x: torch.Tensor) -> torch.Tensor:
+        return self.projections[key](x) if key in self.projections else x
 
     def forward(self, input_ids: torch.Tensor, attention_mask: Optional[torch.Tensor] = None,
                 token_type_ids: Optional[torch.Tensor] = None) -> torch.Tensor:
         check_inputs(self.config, input_ids, token_type_ids)
         mask = key_padding_mask(input_ids, attention_mask)
-        x = self.embeddings(input_ids, token_type_ids)  # (B, N, hidden)
-        for layer in self.layers:
-            x = layer(x, mask)
-        return x
+        x = self.embeddings(input_ids, token_type_ids)  # (B, N, embedding_width)
+        for i, layer in enumerate(self.layers):
+            x = layer(self._project(str(i), x), mask)  # (B, N, width of layer i)
+        return self._project(OUTPUT, x)  # (B, N, hidden)

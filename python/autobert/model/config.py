@@ -3,19 +3,27 @@
 A backbone is embeddings followed by ``layers``; each layer is either an ``AttentionLayer``
 (an attention graph over the per-head Q, K, V) or a ``ConvLayer`` (LightConv-style convolution
 with an odd kernel), and each is followed by residual + LayerNorm and a GELU FFN + residual +
-LayerNorm (post-LN, like BERT). Every invalid value raises ``ValueError`` naming the field.
+LayerNorm (post-LN, like BERT). A ``FlexiLayer`` (FlexiBERT) carries its own width, heads, operation
+and FFN stack; ``embedding_size`` sets an embedding width other than ``hidden`` (ELECTRA-small style),
+with projections where widths change. Every invalid value raises ``ValueError`` naming the field.
+
+JSON format versions: 1 holds attention-graph and conv layers at one width; 2 adds flexi layers and
+``embedding_size``. A document is written with the lowest version that can hold it, so today's
+version-1 architectures keep their JSON and fingerprints.
 """
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import json
-from typing import Any, Union
+from typing import Any, Optional, Union
 
 from autobert.graph import Graph, GraphError, library, parse
+from autobert.model.flexi_layer import FlexiLayer, canonical_layer
 
 ARCH_FORMAT = "autobert.arch"
-ARCH_VERSION = 1
+ARCH_VERSION = 2           # the newest version written and read
+_UNIFORM_VERSION = 1       # architectures without flexi layers or embedding_size
 
 
 def as_graph(value: Any, where: str) -> Graph:
@@ -64,19 +72,23 @@ class ConvLayer:
         return {"type": "conv", "kernel": self.kernel}
 
 
-LayerChoice = Union[AttentionLayer, ConvLayer]
+LayerChoice = Union[AttentionLayer, ConvLayer, FlexiLayer]
+LAYER_TYPES = (AttentionLayer, ConvLayer, FlexiLayer)
 
 
 def layer_from_dict(doc: Any, where: str = "layer") -> LayerChoice:
-    """Inverse of ``AttentionLayer.to_dict`` / ``ConvLayer.to_dict``; ValueError naming ``where``."""
+    """Inverse of ``AttentionLayer.to_dict`` / ``ConvLayer.to_dict`` / ``FlexiLayer.to_dict``; ValueError naming
+    ``where``."""
     if not isinstance(doc, dict):
         raise ValueError(f"{where}: expected an object with a 'type', got {type(doc).__name__}")
     kind = doc.get("type")
     if kind == "conv":
         _no_extra_keys(doc, {"type", "kernel"}, where)
         return ConvLayer(doc.get("kernel"))
+    if kind == "flexi":
+        return FlexiLayer.from_dict(doc, where)
     if kind != "attention":
-        raise ValueError(f"{where}: 'type' must be 'attention' or 'conv', got {kind!r}")
+        raise ValueError(f"{where}: 'type' must be 'attention', 'conv' or 'flexi', got {kind!r}")
     _no_extra_keys(doc, {"type", "graph", "expr"}, where)
     if "graph" in doc:
         try:
@@ -111,6 +123,7 @@ def _check_float(name: str, value: Any, lo: float, hi: float, hi_open: bool) -> 
 
 _FIELDS = ("vocab_size", "hidden", "heads", "ffn", "max_positions", "type_vocab_size", "dropout",
            "layer_norm_eps", "layers")
+_OPTIONAL = ("embedding_size",)  # written only when set (version 2)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,6 +139,7 @@ class ArchConfig:
     type_vocab_size: int = 2         # segment (token type) embeddings
     dropout: float = 0.1             # hidden dropout after embeddings, mixers and FFNs
     layer_norm_eps: float = 1e-12    # BERT's LayerNorm epsilon
+    embedding_size: Optional[int] = None  # embedding width; None = hidden (stored as None when equal)
 
     def __post_init__(self):
         for name, minimum in (("vocab_size", 1), ("hidden", 1), ("heads", 1), ("ffn", 1), ("max_positions", 1),
@@ -143,10 +157,16 @@ class ArchConfig:
         if not layers:
             raise ValueError("ArchConfig.layers must hold at least one layer")
         for i, layer in enumerate(layers):
-            if not isinstance(layer, (AttentionLayer, ConvLayer)):
-                raise ValueError(f"ArchConfig.layers[{i}] must be an AttentionLayer or ConvLayer, "
+            if not isinstance(layer, LAYER_TYPES):
+                raise ValueError(f"ArchConfig.layers[{i}] must be an AttentionLayer, ConvLayer or FlexiLayer, "
                                  f"got {type(layer).__name__}")
+        layers = tuple(canonical_layer(self, layer, f"ArchConfig.layers[{i}]") if isinstance(layer, FlexiLayer)
+                       else layer for i, layer in enumerate(layers))
         object.__setattr__(self, "layers", layers)
+        if self.embedding_size is not None:
+            _check_int("embedding_size", self.embedding_size, 1)
+            if self.embedding_size == self.hidden:
+                object.__setattr__(self, "embedding_size", None)
 
     @property
     def head_dim(self) -> int:
@@ -156,15 +176,29 @@ class ArchConfig:
     def n_layers(self) -> int:
         return len(self.layers)
 
+    @property
+    def embedding_width(self) -> int:
+        """Width of the word/position/type embeddings (and of the tied MLM decoder)."""
+        return self.hidden if self.embedding_size is None else self.embedding_size
+
+    @property
+    def version(self) -> int:
+        """The lowest JSON format version that holds this architecture."""
+        uniform = self.embedding_size is None and not any(isinstance(la, FlexiLayer) for la in self.layers)
+        return _UNIFORM_VERSION if uniform else ARCH_VERSION
+
     def replace(self, **changes) -> "ArchConfig":
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
 
     # ---- serialisation ----
     def to_dict(self) -> dict:
-        doc: dict = {"format": ARCH_FORMAT, "version": ARCH_VERSION}
+        doc: dict = {"format": ARCH_FORMAT, "version": self.version}
         for name in _FIELDS[:-1]:
             doc[name] = getattr(self, name)
+        for name in _OPTIONAL:
+            if getattr(self, name) is not None:
+                doc[name] = getattr(self, name)
         doc["layers"] = [layer.to_dict() for layer in self.layers]
         return doc
 
@@ -175,13 +209,14 @@ class ArchConfig:
             raise ValueError(f"architecture must be a JSON object, got {type(doc).__name__}")
         if doc.get("format", ARCH_FORMAT) != ARCH_FORMAT:
             raise ValueError(f"architecture 'format' is {doc.get('format')!r}; expected {ARCH_FORMAT!r}")
-        if doc.get("version", ARCH_VERSION) != ARCH_VERSION:
-            raise ValueError(f"architecture 'version' is {doc.get('version')!r}; this autobert reads {ARCH_VERSION}")
-        _no_extra_keys(doc, set(_FIELDS) | {"format", "version"}, "architecture")
+        if doc.get("version", ARCH_VERSION) not in (_UNIFORM_VERSION, ARCH_VERSION):
+            raise ValueError(f"architecture 'version' is {doc.get('version')!r}; this autobert reads "
+                             f"{_UNIFORM_VERSION} and {ARCH_VERSION}")
+        _no_extra_keys(doc, set(_FIELDS) | set(_OPTIONAL) | {"format", "version"}, "architecture")
         layers = doc.get("layers")
         if not isinstance(layers, list):
             raise ValueError(f"ArchConfig.layers must be a JSON list, got {type(layers).__name__}")
-        kwargs = {k: doc[k] for k in _FIELDS[:-1] if k in doc}
+        kwargs = {k: doc[k] for k in _FIELDS[:-1] + _OPTIONAL if k in doc}
         return cls(layers=tuple(layer_from_dict(d, f"layers[{i}]") for i, d in enumerate(layers)), **kwargs)
 
     def to_json(self, indent: "int | None" = None) -> str:
@@ -213,7 +248,8 @@ class ArchConfig:
         return count_flops(self, n)
 
     def describe(self) -> str:
-        """One line per layer, e.g. ``3: conv k=7``."""
-        rows = [f"{i}: " + (f"conv k={lay.kernel}" if isinstance(lay, ConvLayer) else lay.graph.to_expr())
+        """One line per layer, e.g. ``3: conv k=7`` or ``1: dsc(9) hidden=256 ffn=512x512``."""
+        rows = [f"{i}: " + (f"conv k={lay.kernel}" if isinstance(lay, ConvLayer)
+                            else lay.describe() if isinstance(lay, FlexiLayer) else lay.graph.to_expr())
                 for i, lay in enumerate(self.layers)]
         return "\n".join(rows)

@@ -1,4 +1,6 @@
-"""BERT embeddings: word + learned absolute position + token type, then LayerNorm and dropout."""
+"""BERT embeddings: word + learned absolute position + token type, then LayerNorm and dropout.
+
+Their width is ``config.embedding_width`` (``hidden`` unless ``embedding_size`` is set)."""
 from __future__ import annotations
 
 from typing import Optional
@@ -10,14 +12,15 @@ from autobert.model.config import ArchConfig
 
 
 class Embeddings(nn.Module):
-    """input_ids (B, N) long, token_type_ids (B, N) long or None -> (B, N, hidden)."""
+    """input_ids (B, N) long, token_type_ids (B, N) long or None -> (B, N, embedding_width)."""
 
     def __init__(self, config: ArchConfig):
         super().__init__()
-        self.word = nn.Embedding(config.vocab_size, config.hidden)
-        self.position = nn.Embedding(config.max_positions, config.hidden)
-        self.token_type = nn.Embedding(config.type_vocab_size, config.hidden)
-        self.norm = nn.LayerNorm(config.hidden, eps=config.layer_norm_eps)
+        width = config.embedding_width
+        self.word = nn.Embedding(config.vocab_size, width)
+        self.position = nn.Embedding(config.max_positions, width)
+        self.token_type = nn.Embedding(config.type_vocab_size, width)
+        self.norm = nn.LayerNorm(width, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.dropout)
 
     def forward(self, input_ids: torch.Tensor, token_type_ids: Optional[torch.Tensor] = None) -> torch.Tensor:

@@ -50,8 +50,9 @@ class ForMaskedLM(_PretrainedMixin, nn.Module):
         super().__init__()
         self.config = config
         self.backbone = Backbone(config) if backbone is None else backbone
-        self.transform = nn.Linear(config.hidden, config.hidden)
-        self.transform_norm = nn.LayerNorm(config.hidden, eps=config.layer_norm_eps)
+        # The transform ends at the embedding width, so the tied decoder also fits narrow embeddings.
+        self.transform = nn.Linear(config.hidden, config.embedding_width)
+        self.transform_norm = nn.LayerNorm(config.embedding_width, eps=config.layer_norm_eps)
         self.decoder_bias = nn.Parameter(torch.zeros(config.vocab_size))
         for module in (self.transform, self.transform_norm):  # never re-initialise a given backbone
             module.apply(init_bert_weights)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Callable
 
 from autobert.graph import AUTOBERT_ZERO, library
-from autobert.model.config import ArchConfig, AttentionLayer, ConvLayer
+from autobert.model.config import LAYER_TYPES, ArchConfig, AttentionLayer, ConvLayer
 
 
 def bert_base(**overrides) -> ArchConfig:
@@ -33,12 +33,12 @@ def tiny(layers=None, **overrides) -> ArchConfig:
     """A test-sized model (vocab 97, hidden 32, 4 heads, FFN 64, 64 positions).
 
     ``layers`` defaults to [standard attention, conv k=3]; entries may be graph names/expressions
-    (attention layers) or odd ints (conv kernels).
+    (attention layers), odd ints (conv kernels) or layer values (e.g. ``FlexiLayer``).
     """
     if layers is None:
         layers = ("standard", 3)
     choices = tuple(ConvLayer(x) if isinstance(x, int) and not isinstance(x, bool)
-                    else x if isinstance(x, (AttentionLayer, ConvLayer)) else AttentionLayer(x) for x in layers)
+                    else x if isinstance(x, LAYER_TYPES) else AttentionLayer(x) for x in layers)
     sizes = dict(vocab_size=97, hidden=32, heads=4, ffn=64, max_positions=64, type_vocab_size=2, dropout=0.1)
     sizes.update(overrides)
     return ArchConfig(layers=choices, **sizes)
