@@ -60,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_commands(sub)
     from autobert.search.cli import add_commands as add_search_commands  # search, rankcorr, report
     add_search_commands(sub)
+    from autobert.rank.cli import add_commands as add_rank_commands  # rank nas-bench-bert, bench-search
+    add_rank_commands(sub)
     return p
 
 
