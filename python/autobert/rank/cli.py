@@ -39,6 +39,8 @@ def add_commands(sub) -> None:
     s.add_argument("--budget", type=int, default=50, help="label queries per search")
     s.add_argument("--construction", default="as-trained", choices=("as-trained", "as-labelled"))
     s.add_argument("--proxies", help="proxies.csv of a rank run: its columns join the surrogate's features")
+    s.add_argument("--labelled", type=int, default=25, help="surrogate study: labels each surrogate is trained on")
+    s.add_argument("--surrogate-splits", type=int, default=30, help="surrogate study: random splits (0: none)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--no-progress", action="store_true")
     s.set_defaults(func=_bench_search)
@@ -105,7 +107,8 @@ def _bench_search(args) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         config = SearchStudyConfig(strategies=tuple(args.strategies.split(",")), repeats=args.repeats,
-                                   budget=args.budget, construction=args.construction, seed=args.seed)
+                                   budget=args.budget, construction=args.construction, seed=args.seed,
+                                   labelled=args.labelled, surrogate_splits=args.surrogate_splits)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -119,5 +122,14 @@ def _bench_search(args) -> int:
     for name, s in result["strategies"].items():
         lo, hi = s["final_regret_ci"]
         print(f"  {name:<10} {s['final_regret']:6.3f}  95% CI [{lo:.3f}, {hi:.3f}]")
+    for name, c in result["comparisons"].items():
+        print(f"  {name:<22} {c['difference']:+.3f}  95% CI [{c['ci'][0]:+.3f}, {c['ci'][1]:+.3f}]")
+    if "surrogate" in result:
+        study = result["surrogate"]
+        print(f"surrogates trained on {study['labelled']} labels, ranking the other {study['held_out']} "
+              f"(mean over {study['splits']} splits):")
+        for name, m in study["surrogates"].items():
+            lo, hi = m["kendall_tau_ci"]
+            print(f"  {name:<10} tau {m['kendall_tau']:.3f}  95% CI [{lo:.3f}, {hi:.3f}]  rho {m['spearman_rho']:.3f}")
     print(f"curves: {Path(args.out) / 'regret.json'}, {Path(args.out) / 'regret.png'}")
     return 0

@@ -62,3 +62,18 @@ def rank_vs_rank(table: Mapping[str, Sequence[float]], labels: Sequence[float], 
         ax.set_ylabel(f"{label_name} rank", fontsize=8)
         ax.tick_params(labelsize=7)
     return _save(fig, Path(path))
+
+
+def regret_curves(strategies: Mapping[str, dict], path: "str | os.PathLike") -> Path:
+    """Mean regret vs queries per strategy, with its 95% CI band."""
+    fig, ax = plt.subplots(figsize=(6.5, 4.0))
+    for name, s in strategies.items():
+        q = np.arange(1, len(s["mean"]) + 1)
+        ax.plot(q, s["mean"], label=f"{name} ({s['final_regret']:.2f})")
+        ax.fill_between(q, s["ci_low"], s["ci_high"], alpha=0.2)
+    ax.set_xlabel("label queries")
+    ax.set_ylabel("regret (best GLUE - best found)")
+    ax.set_yscale("symlog", linthresh=0.1)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, Path(path))

@@ -26,9 +26,9 @@ from autobert.rank.benchmark import TARGET, load_nas_bench_bert
 from autobert.rank.config import RankConfig
 from autobert.rank.construction import construct
 from autobert.rank.evaluate import evaluate_proxies
+from autobert.rank.jsonl_cache import JsonlCache
 from autobert.rank.plots import proxy_scatter, rank_vs_rank
 from autobert.rank.probe import Probe
-from autobert.rank.proxy_cache import ProxyCache
 from autobert.rank.registry import resolve, score_probe
 from autobert.rank.text_batch import TextBatch, text_batch
 from autobert.train.tokenizer import WordPieceTokenizer
@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 Progress = Callable[..., None]
 
 
-def compute_proxies(archs: Sequence[ArchConfig], batch: TextBatch, config: RankConfig, cache: ProxyCache,
+def compute_proxies(archs: Sequence[ArchConfig], batch: TextBatch, config: RankConfig, cache: JsonlCache,
                     progress: Optional[Progress] = None) -> list[dict]:
     """{proxy: value} per architecture, in order; values come from ``cache`` when it has them."""
     names = [p.name for p in resolve(config.proxies)]
@@ -66,7 +66,7 @@ def write_proxies_csv(path: Path, ids: Sequence[int], rows: Sequence[dict]) -> N
             writer.writerow([entry_id, *(repr(float(row[n])) for n in names)])
 
 
-def _compute_summary(cache: ProxyCache, archs: Sequence[ArchConfig]) -> dict:
+def _compute_summary(cache: JsonlCache, archs: Sequence[ArchConfig]) -> dict:
     seconds = [cache.seconds[fp] for fp in {a.fingerprint() for a in archs}]
     return {"architectures": len(archs), "distinct_models": len(seconds), "seconds_total": sum(seconds),
             "seconds_median_per_model": statistics.median(seconds) if seconds else 0.0}
@@ -84,7 +84,7 @@ def run_rank(benchmark: "str | os.PathLike", corpus: "str | os.PathLike", vocab:
     # Models get the probe vocabulary's size: BERT's uncased vocab gives the benchmark's 30522 rows.
     archs = [construct(e.encoding, config.construction, tokenizer.vocab_size) for e in bench.entries]
     batch = text_batch(corpus, tokenizer, config.batch_size, config.seq_len, config.seed, config.mask_prob)
-    cache = ProxyCache(out / "cache.jsonl", config.probe_key())
+    cache = JsonlCache(out / "cache.jsonl", config.probe_key())
     rows = compute_proxies(archs, batch, config, cache, progress)
     write_proxies_csv(out / "proxies.csv", bench.ids, rows)
     log.info("proxies of %d architectures written to %s", len(rows), out / "proxies.csv")
