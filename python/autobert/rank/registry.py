@@ -54,7 +54,7 @@ def resolve(names: Optional[Iterable[str]] = None) -> list[Proxy]:
     return [PROXIES[n] for n in names]
 
 
-def _finite(name: str, value: float) -> float:
+def _finite(value: float) -> float:
     value = float(value)
     # A proxy that cannot rank this model (e.g. a singular kernel) ranks it last, never crashes a run.
     return value if math.isfinite(value) else -math.inf
@@ -62,7 +62,7 @@ def _finite(name: str, value: float) -> float:
 
 def score_probe(probe: Probe, names: Optional[Iterable[str]] = None) -> dict[str, float]:
     """{name: value} of the proxies ``names`` on one probe (the forward/backward runs at most once)."""
-    return {p.name: _finite(p.name, p.fn(probe)) for p in resolve(names)}
+    return {p.name: _finite(p.fn(probe)) for p in resolve(names)}
 
 
 def score_architecture(arch: ArchConfig, batch: TextBatch, seed: int = 0,
