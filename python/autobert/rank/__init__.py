@@ -18,7 +18,8 @@ from autobert.rank.encoding import arch_features, feature_matrix
 from autobert.rank.evaluate import evaluate_proxies
 from autobert.rank.mutation_arms import ARMS, Choices, mutate
 from autobert.rank.probe import Probe, build_model
-from autobert.rank.registry import PROXIES, Proxy, proxy_score, register, score_architecture, score_probe
+from autobert.rank.registry import PROXIES, Proxy, register
+from autobert.rank.scoring import proxy_score, score_architecture, score_probe
 from autobert.rank.run import compute_proxies, run_rank
 from autobert.rank.stats import paired_difference, precision_at_top, rank_metrics
 from autobert.rank.strategies import STRATEGIES, boshnas, opnas, random_search, regularized_evolution

@@ -29,7 +29,7 @@ from autobert.rank.evaluate import evaluate_proxies
 from autobert.rank.jsonl_cache import JsonlCache
 from autobert.rank.plots import proxy_scatter, rank_vs_rank
 from autobert.rank.probe import Probe
-from autobert.rank.registry import resolve, score_probe
+from autobert.rank.scoring import resolve, score_probe
 from autobert.rank.text_batch import TextBatch, text_batch
 from autobert.train.tokenizer import WordPieceTokenizer
 
