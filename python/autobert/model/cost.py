@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Optional
 
 from autobert.graph import flops as graph_flops
+from autobert.graph import live_inputs
 from autobert.model.config import ArchConfig, AttentionLayer, ConvLayer
 
 _LN = 5  # FLOPs per element of a LayerNorm (mean, variance, normalise, scale, shift)
@@ -19,10 +20,11 @@ def _linear_params(fan_in: int, fan_out: int) -> int:
 
 
 def mixer_parameters(config: ArchConfig, layer) -> int:
-    """Parameters of one layer's mixer: only the projections an attention graph reads, plus W_O."""
+    """Parameters of one layer's mixer: only the projections of the inputs that influence an attention
+    graph (``live_inputs``), plus W_O."""
     h = config.hidden
     if isinstance(layer, AttentionLayer):
-        return (len(layer.graph.inputs_used) + 1) * _linear_params(h, h)
+        return (len(live_inputs(layer.graph)) + 1) * _linear_params(h, h)
     return _linear_params(h, 2 * h) + config.heads * layer.kernel + _linear_params(h, h)
 
 
@@ -45,7 +47,7 @@ def mixer_flops(config: ArchConfig, layer, n: int) -> int:
     """Forward FLOPs of one layer's mixer on one sequence of n tokens."""
     h = config.hidden
     if isinstance(layer, AttentionLayer):
-        proj = (len(layer.graph.inputs_used) + 1) * 2 * n * h * h
+        proj = (len(live_inputs(layer.graph)) + 1) * 2 * n * h * h
         return proj + config.heads * graph_flops(layer.graph, n, config.head_dim)
     assert isinstance(layer, ConvLayer)
     # in-projection, GLU, softmax-normalised taps (negligible), depthwise conv, out-projection
