@@ -3,7 +3,7 @@ import random
 
 import pytest
 
-from autobert.graph import library
+from autobert.graph import library, parse
 from autobert.model import AttentionLayer, ConvLayer, tiny
 from autobert.model.space import SearchSpace
 from autobert.search import ARMS, Evolution, OpCountFitness, OpPriority, feasible_arms, mutate_arch
@@ -24,8 +24,8 @@ def _run(engine, fitness, budget):
     seen, results = set(), []
     for i in range(budget):
         p = engine.propose(i, seen.__contains__)
-        assert p.fingerprint not in seen  # never the same architecture twice
-        seen.add(p.fingerprint)
+        assert p.fingerprint not in seen and p.function not in seen  # never the same architecture or function
+        seen.update((p.fingerprint, p.function))
         results.append({"fingerprint": p.fingerprint, "layers": p.layers, "fitness": fitness(engine.arch(p.layers)),
                         "parent": p.parent, "arm": p.arm, "generation": p.generation})
         engine.tell(**results[-1])
@@ -54,8 +54,26 @@ def test_same_seed_same_search_and_replay_rebuilds_the_state():
     c.replay(results)
     assert c.priority.snapshot() == a.priority.snapshot()
     assert [m.fingerprint for m in c.population] == [m.fingerprint for m in a.population]
-    seen = {r["fingerprint"] for r in results}
+    seen = {r["fingerprint"] for r in results} | {engine_fn(a, r["layers"]) for r in results}
     assert c.propose(len(results), seen.__contains__) == a.propose(len(results), seen.__contains__)
+
+
+def engine_fn(engine, layers):
+    return engine.arch(layers).functional_fingerprint()
+
+
+def test_functional_duplicates_are_redrawn_and_counted():
+    rewritten = parse("matmul(matmul(relu(Q), transpose(relu(K))), V)")  # library "linear", reassociated
+    assert rewritten != library["linear"]
+    space = SearchSpace(2, kernel_sizes=(3, 5), max_nodes=10, random_graph_prob=0.3, mutation_prob=0.5)
+    seeds = [(AttentionLayer(library["linear"]),) * 2, (AttentionLayer(rewritten),) * 2]
+    engine = Evolution(tiny(["standard"] * 2), space, "opnas", population_size=4, sample_size=2, seed=0, seeds=seeds)
+    seen = set()
+    first = engine.propose(0, seen.__contains__)
+    seen.update((first.fingerprint, first.function))
+    second = engine.propose(1, seen.__contains__)
+    assert first.layers == seeds[0] and second.layers != seeds[1]  # same function: drawn at random instead
+    assert second.rejected["functional duplicate"] == 1 and second.kind == "random"
 
 
 def test_random_strategy_draws_without_parents():

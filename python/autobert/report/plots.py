@@ -59,6 +59,22 @@ def op_priority(run) -> bytes:
     return _png(fig)
 
 
+def op_priority_map(run) -> bytes:
+    """Every arm's sampling probability (colour) after each op-priority update (x)."""
+    hist = run.priority_history
+    arms = list(hist[0]["prob"]) if hist else []
+    fig, ax = plt.subplots(figsize=(6.5, 0.5 + 0.16 * max(len(arms), 4)))
+    if hist:
+        grid = [[h["prob"][arm] for h in hist] for arm in arms]  # (arms, updates)
+        im = ax.imshow(grid, aspect="auto", interpolation="nearest", cmap="viridis",
+                       extent=(hist[0]["n"] - 0.5, hist[-1]["n"] + 0.5, len(arms) - 0.5, -0.5))
+        ax.set_yticks(range(len(arms)), arms, fontsize=6)
+        fig.colorbar(im, ax=ax, label="probability")
+    ax.set_xlabel("mutations with a result (N)")
+    ax.set_title(f"operation priority per arm: {run.name}", fontsize=9)
+    return _png(fig)
+
+
 def pareto(runs: Sequence) -> bytes:
     """Parameters vs fitness of every done candidate, Pareto front highlighted."""
     fig, ax = plt.subplots(figsize=(6.5, 3.8))

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import dataclasses
 import random
-from typing import Sequence
+from collections import Counter
+from typing import Optional, Sequence
 
 from autobert.graph import MUTATION_OPS, GraphError, mutate_with_info
 from autobert.model.config import AttentionLayer, ConvLayer, LayerChoice
@@ -69,20 +70,21 @@ def _with(layers: Layers, i: int, new: LayerChoice) -> Layers:
     return layers[:i] + (new,) + layers[i + 1:]
 
 
-def _graph_mutation(layers: Layers, arm: str, rng: random.Random, space: SearchSpace):
+def _graph_mutation(layers: Layers, arm: str, rng: random.Random, space: SearchSpace, rejected: Counter):
     order = _attention_layers(layers)
     rng.shuffle(order)
     op, kind = (None, arm) if arm in GRAPH_ARMS else (arm, None)
     for i in order:  # the first attention layer where the arm applies
         try:
-            graph, info = mutate_with_info(layers[i].graph, rng, kind=kind, op=op, max_nodes=space.max_nodes)
+            graph, info = mutate_with_info(layers[i].graph, rng, kind=kind, op=op, max_nodes=space.max_nodes,
+                                           rejected=rejected)
         except GraphError:
             continue
         return _with(layers, i, AttentionLayer(graph)), ArchMutation(arm, info.kind, i)
     raise MutationError(f"arm {arm!r} applies to no attention layer")
 
 
-def _flip(layers: Layers, rng: random.Random, space: SearchSpace):
+def _flip(layers: Layers, rng: random.Random, space: SearchSpace, rejected: Counter):
     candidates = [i for i, lay in enumerate(layers)
                   if (isinstance(lay, AttentionLayer) and space.conv_prob > 0 and space.kernel_sizes)
                   or (isinstance(lay, ConvLayer) and space.conv_prob < 1)]
@@ -91,7 +93,7 @@ def _flip(layers: Layers, rng: random.Random, space: SearchSpace):
     i = rng.choice(candidates)
     if isinstance(layers[i], AttentionLayer):
         return _with(layers, i, ConvLayer(rng.choice(space.kernel_sizes))), ArchMutation("flip", "flip", i)
-    return _with(layers, i, AttentionLayer(space.sample_graph(rng))), ArchMutation("flip", "flip", i)
+    return _with(layers, i, AttentionLayer(space.sample_graph(rng, rejected))), ArchMutation("flip", "flip", i)
 
 
 def _kernel(layers: Layers, rng: random.Random, space: SearchSpace):
@@ -103,14 +105,16 @@ def _kernel(layers: Layers, rng: random.Random, space: SearchSpace):
     return _with(layers, i, ConvLayer(k)), ArchMutation("kernel", "kernel", i)
 
 
-def mutate_arch(layers: Sequence[LayerChoice], arm: str, rng: random.Random,
-                space: SearchSpace) -> tuple[Layers, ArchMutation]:
-    """A child of ``layers`` changed by ``arm`` (see the module docstring); MutationError when impossible."""
+def mutate_arch(layers: Sequence[LayerChoice], arm: str, rng: random.Random, space: SearchSpace,
+                rejected: Optional[Counter] = None) -> tuple[Layers, ArchMutation]:
+    """A child of ``layers`` changed by ``arm`` (see the module docstring); MutationError when impossible.
+    ``rejected`` (a Counter) counts the degenerate graphs redrawn on the way."""
     layers = tuple(layers)
+    rejected = Counter() if rejected is None else rejected
     if arm in MUTATION_OPS or arm in GRAPH_ARMS:
-        return _graph_mutation(layers, arm, rng, space)
+        return _graph_mutation(layers, arm, rng, space, rejected)
     if arm == "flip":
-        return _flip(layers, rng, space)
+        return _flip(layers, rng, space, rejected)
     if arm == "kernel":
         return _kernel(layers, rng, space)
     raise MutationError(f"unknown arm {arm!r}; arms are {ARMS}")

@@ -16,7 +16,7 @@ from typing import Callable, Optional
 
 from autobert.graph import AUTOBERT_ZERO, library
 from autobert.model.config import ArchConfig, AttentionLayer
-from autobert.model.space import SearchSpace
+from autobert.model.space import SearchSpace, degeneracy
 from autobert.search.config import SearchConfig
 from autobert.search.evolution import Evolution, SearchExhausted
 from autobert.search.executor import make_executor
@@ -231,8 +231,8 @@ class _Loop:
         arch = self.engine.arch(p.layers)
         self.store.add(p.index, p.fingerprint, arch.to_json(), params=arch.num_parameters("mlm"),
                        flops=arch.flops(self.config.constraints.seq_len), parent=p.parent, op=p.arm, kind=p.kind,
-                       layer=p.layer, generation=p.generation)
-        self.known.add(p.fingerprint)
+                       layer=p.layer, generation=p.generation, function=p.function, rejected=p.rejected)
+        self.known.update((p.fingerprint, p.function))
         self.next_index += 1
         return p.index
 
@@ -240,9 +240,11 @@ class _Loop:
         return self.store.db.execute("SELECT * FROM candidates WHERE id=?", (index,)).fetchone()
 
     def _submit(self, index: int) -> bool:
-        """Start evaluating candidate ``index``; a constraint violation fails it at once instead."""
+        """Start evaluating candidate ``index``; a degenerate layer or a constraint violation fails it at
+        once instead (no evaluation, no budget)."""
         row = self._row(index)
-        reason = self.config.constraints.static_violation(ArchConfig.from_json(row["arch_json"]))
+        arch = ArchConfig.from_json(row["arch_json"])
+        reason = degeneracy(arch.layers) or self.config.constraints.static_violation(arch)
         if reason is not None:
             self._record(index, Outcome("failed", reason=reason))
             return False
