@@ -16,7 +16,7 @@ from autobert.search.results import pareto_front  # noqa: E402
 _TOP_ARMS = 8  # op-priority plot: the arms that ever reached the highest probability
 
 
-def _png(fig) -> bytes:
+def to_png(fig) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
@@ -37,7 +37,7 @@ def best_fitness(runs: Sequence) -> bytes:
     ax.set_ylabel("best held-out loss so far")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    return _png(fig)
+    return to_png(fig)
 
 
 def op_priority(run) -> bytes:
@@ -56,7 +56,7 @@ def op_priority(run) -> bytes:
     ax.set_ylabel("sampling probability")
     ax.set_title(f"operation priority: {run.name}", fontsize=9)
     ax.grid(alpha=0.3)
-    return _png(fig)
+    return to_png(fig)
 
 
 def op_priority_map(run) -> bytes:
@@ -72,7 +72,7 @@ def op_priority_map(run) -> bytes:
         fig.colorbar(im, ax=ax, label="probability")
     ax.set_xlabel("mutations with a result (N)")
     ax.set_title(f"operation priority per arm: {run.name}", fontsize=9)
-    return _png(fig)
+    return to_png(fig)
 
 
 def pareto(runs: Sequence) -> bytes:
@@ -91,7 +91,7 @@ def pareto(runs: Sequence) -> bytes:
     ax.set_title("Pareto front (lower-left is better)", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    return _png(fig)
+    return to_png(fig)
 
 
 def architecture(arch: ArchConfig, title: str) -> bytes:
@@ -107,4 +107,4 @@ def architecture(arch: ArchConfig, title: str) -> bytes:
             ax.set_axis_off()
             ax.set_title(f"layer {i}: conv", fontsize=8)
     fig.suptitle(title, fontsize=9)
-    return _png(fig)
+    return to_png(fig)
