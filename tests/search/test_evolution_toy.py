@@ -100,12 +100,15 @@ def test_architecture_mutations():
     assert set(feasible_arms(layers, space)) == set(ARMS)
     child, info = mutate_arch(layers, "kernel", rng, space)
     assert info.layer == 1 and child[1] != layers[1] and isinstance(child[1], ConvLayer)
-    child, info = mutate_arch(layers, "flip", rng, space)
-    assert type(child[info.layer]) is not type(layers[info.layer])
+    child, info = mutate_arch(layers, "to_conv", rng, space)
+    assert isinstance(layers[info.layer], AttentionLayer) and isinstance(child[info.layer], ConvLayer)
+    child, info = mutate_arch(layers, "to_attention", rng, space)
+    assert info.layer == 1 and isinstance(child[1], AttentionLayer)
     child, info = mutate_arch(layers, "sqrt", rng, space)
     assert info.kind in ("insert", "replace") and child[info.layer].graph.op_counts().get("sqrt", 0) >= 1
     only_attention = (AttentionLayer(library["standard"]),) * 3
-    assert "kernel" not in feasible_arms(only_attention, space)
+    assert not {"kernel", "to_attention"} & set(feasible_arms(only_attention, space))
+    assert not set(feasible_arms((ConvLayer(3),) * 3, space)) & {"to_conv", "sqrt", "delete"}
     with pytest.raises(MutationError):
         mutate_arch(only_attention, "kernel", rng, space)
 

@@ -50,7 +50,7 @@ class Proposal:
     function: str              # ArchConfig functional fingerprint (the dedup key: one evaluation per function)
     parent: Optional[str]      # parent fingerprint (None for initial / random individuals)
     arm: Optional[str]         # mutation arm (op or structural change), None without a parent
-    kind: str                  # "seed", "random" or the mutation kind (insert, replace, ..., flip, kernel)
+    kind: str                  # "seed", "random" or the mutation kind (insert, replace, ..., to_conv, to_attention, kernel)
     layer: Optional[int]       # the layer the mutation changed
     generation: int            # 0 for initial individuals, parent's + 1 for children
     # draws redrawn while making this proposal: "degenerate" / "trivial" / "simplified" graphs,

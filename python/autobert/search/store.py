@@ -27,8 +27,8 @@ CREATE TABLE IF NOT EXISTS candidates (
     params INTEGER,                          -- parameters incl. MLM head
     flops INTEGER,                           -- backbone forward FLOPs at the constraint seq_len
     parent TEXT,                             -- parent fingerprint
-    op TEXT,                                 -- mutation arm (op or flip/kernel/delete/rewire)
-    kind TEXT,                               -- seed | random | insert | replace | delete | rewire | flip | kernel
+    op TEXT,                                 -- mutation arm (op, delete/rewire, to_conv/to_attention/kernel)
+    kind TEXT,                               -- seed | random | insert | replace | delete | rewire | to_conv | to_attention | kernel
     layer INTEGER,                           -- layer the mutation changed
     generation INTEGER NOT NULL DEFAULT 0,
     reward REAL,                             -- parent fitness - fitness (or -penalty when failed)
