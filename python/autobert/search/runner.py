@@ -63,7 +63,7 @@ def seed_architectures(config: SearchConfig) -> list[tuple]:
 def build_engine(config: SearchConfig, base: ArchConfig) -> Evolution:
     e = config.evolution
     priority = OpPriority(ARMS, c=e.ucb_c, temperature=e.temperature, failure_penalty=e.failure_penalty,
-                          reward_norm=e.reward_norm)
+                          reward_norm=e.reward_norm, prior_count=e.prior_count)
     return Evolution(base, search_space(config), e.strategy, e.population_size, e.sample_size, config.seed,
                      priority, seeds=seed_architectures(config))
 
