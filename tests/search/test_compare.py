@@ -40,6 +40,9 @@ def test_compare_end_to_end(two_runs, tiny_corpus, tmp_path, capsys):
     # the random baseline searched as many candidates as each run, on that run's supernet
     assert summary["setup"]["random_budget"] == {"s0": 4, "s1": 4}
     assert (out / "random" / "s0" / "search.sqlite").is_file() and (out / "learning_curves.png").stat().st_size
+    from autobert.search import SearchStore
+    with SearchStore(out / "random" / "s0" / "search.sqlite") as store:  # scored on the run's own supernet
+        assert store.meta("warmup")["copied_from"] == str(two_runs[0].resolve())
     assert "| bert |" in (out / "comparison.md").read_text()
 
 

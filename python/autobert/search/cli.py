@@ -33,6 +33,9 @@ def add_commands(sub) -> None:
     s.add_argument("--glue-dir", help="GLUE data folder (glue_data root or the task's folder)")
     s.add_argument("--glue-weight", type=float,
                    help="fitness = MLM loss - GLUE_WEIGHT * dev score (default 1.0)")
+    s.add_argument("--supernet-from", metavar="RUN_DIR",
+                   help="use RUN_DIR's warmed-up supernet instead of warming one up (same sizes, data and seed: "
+                        "strategies compared on one proxy)")
     s.add_argument("--no-report", action="store_true", help="do not write report.html at the end")
     s.add_argument("--no-progress", action="store_true", help="no progress bars")
     s.set_defaults(func=_search)
@@ -140,7 +143,7 @@ def _search(args) -> int:
         return 2
     fixed = [f"--{n.replace('_', '-')}" for n in ("config", "corpus", "vocab", "seed", "strategy", "executor",
                                                   "address", "workers", "fitness", "glue_task", "glue_dir",
-                                                  "glue_weight") if getattr(args, n) is not None]
+                                                  "glue_weight", "supernet_from") if getattr(args, n) is not None]
     if args.resume and fixed:
         print(f"error: a resumed run keeps its config.json; only --budget may change (got {', '.join(fixed)})",
               file=sys.stderr)
@@ -150,7 +153,7 @@ def _search(args) -> int:
         if args.resume:
             summary = run_search(args.resume, resume=True, budget=args.budget, progress=progress)
         else:
-            summary = run_search(args.out, _config_from_args(args), progress=progress)
+            summary = run_search(args.out, _config_from_args(args), progress=progress, supernet_from=args.supernet_from)
     except (ValueError, FileNotFoundError, FileExistsError) as e:
         progress.close()
         print(f"error: {e}", file=sys.stderr)

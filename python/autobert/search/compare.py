@@ -20,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import shutil
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
@@ -113,11 +112,9 @@ def random_search_best(run: SearchRun, out_dir: Path, progress: Optional[Callabl
                                 "baseline scores its candidates on it")
     if (folder / DB_FILE).is_file():
         summary = run_search(folder, resume=True, budget=run.evaluated, progress=progress)
-    else:
-        (folder / SUPERNET_FILE).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(supernet, folder / SUPERNET_FILE)  # same proxy: no warm-up of its own
+    else:  # the same proxy: the run's own supernet, no warm-up of its own
         config = run.config.replace(evolution={"strategy": "random"}, budget=run.evaluated)
-        summary = run_search(folder, config, progress=progress)
+        summary = run_search(folder, config, progress=progress, supernet_from=run.path)
     return ArchConfig.from_dict(summary.best["arch"])
 
 
