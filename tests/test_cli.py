@@ -11,8 +11,16 @@ from autobert.cli import main
 def test_graph_show_prints_summary(capsys):
     assert main(["graph", "show", "matmul(softmax(scale(matmul(Q, transpose(K)))), V)"]) == 0
     out = capsys.readouterr().out
-    assert "fingerprint  d9bd799dc135c6aa" in out and "(N,N)" in out and "FLOPs/head" in out
+    assert "fingerprint  d9bd799dc135c6aa (structure)   c60d57557559a501 (function)" in out
+    assert "valid        yes" in out and "(N,N)" in out and "FLOPs/head" in out
     assert "finite 100.0%" in out
+
+
+def test_graph_show_says_why_a_graph_is_degenerate(capsys):
+    assert main(["graph", "show", "mul(V, div(K, K))", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert not info["valid"] and info["degenerate_reason"].startswith("dead input: K")
+    assert info["live_inputs"] == ["V"] and len(info["functional_fingerprint"]) == 16
 
 
 def test_graph_show_json_and_library_name(capsys):

@@ -32,6 +32,17 @@ def test_graph_attention_allocates_only_read_projections():
         no_v.set_graph(library["standard"])
 
 
+def test_graph_attention_drops_inputs_that_cannot_influence_the_output():
+    g = parse("matmul(softmax(scale(matmul(Q, transpose(Q)))), mul(V, div(K, K)))")  # K: div(K, K) = 1
+    att = GraphAttention(32, 4, g)
+    assert att.k_proj is None and att.q_proj is not None and att.v_proj is not None
+    assert tiny([g]).num_parameters() == tiny(["abz_softsign_key_qv"]).num_parameters()  # Q and V, plus W_O
+    x = torch.randn(2, 7, 32)
+    assert torch.isfinite(att(x)).all()
+    with pytest.raises(ValueError, match="constant output"):
+        GraphAttention(32, 4, parse("relu(neg(abs(V)))"))
+
+
 def test_graph_attention_matches_manual_standard_attention():
     att = GraphAttention(32, 4, library["standard"]).eval()
     x = torch.randn(2, 9, 32)

@@ -3,7 +3,7 @@ import random
 
 import pytest
 
-from autobert.graph import library
+from autobert.graph import library, parse
 from autobert.model import AttentionLayer, ConvLayer, tiny
 from autobert.model.space import SearchSpace
 from autobert.search import ARMS, Evolution, OpCountFitness, OpPriority, feasible_arms, mutate_arch
@@ -24,8 +24,8 @@ def _run(engine, fitness, budget):
     seen, results = set(), []
     for i in range(budget):
         p = engine.propose(i, seen.__contains__)
-        assert p.fingerprint not in seen  # never the same architecture twice
-        seen.add(p.fingerprint)
+        assert p.fingerprint not in seen and p.function not in seen  # never the same architecture or function
+        seen.update((p.fingerprint, p.function))
         results.append({"fingerprint": p.fingerprint, "layers": p.layers, "fitness": fitness(engine.arch(p.layers)),
                         "parent": p.parent, "arm": p.arm, "generation": p.generation})
         engine.tell(**results[-1])
@@ -54,8 +54,26 @@ def test_same_seed_same_search_and_replay_rebuilds_the_state():
     c.replay(results)
     assert c.priority.snapshot() == a.priority.snapshot()
     assert [m.fingerprint for m in c.population] == [m.fingerprint for m in a.population]
-    seen = {r["fingerprint"] for r in results}
+    seen = {r["fingerprint"] for r in results} | {engine_fn(a, r["layers"]) for r in results}
     assert c.propose(len(results), seen.__contains__) == a.propose(len(results), seen.__contains__)
+
+
+def engine_fn(engine, layers):
+    return engine.arch(layers).functional_fingerprint()
+
+
+def test_functional_duplicates_are_redrawn_and_counted():
+    rewritten = parse("matmul(matmul(relu(Q), transpose(relu(K))), V)")  # library "linear", reassociated
+    assert rewritten != library["linear"]
+    space = SearchSpace(2, kernel_sizes=(3, 5), max_nodes=10, random_graph_prob=0.3, mutation_prob=0.5)
+    seeds = [(AttentionLayer(library["linear"]),) * 2, (AttentionLayer(rewritten),) * 2]
+    engine = Evolution(tiny(["standard"] * 2), space, "opnas", population_size=4, sample_size=2, seed=0, seeds=seeds)
+    seen = set()
+    first = engine.propose(0, seen.__contains__)
+    seen.update((first.fingerprint, first.function))
+    second = engine.propose(1, seen.__contains__)
+    assert first.layers == seeds[0] and second.layers != seeds[1]  # same function: drawn at random instead
+    assert second.rejected["functional duplicate"] == 1 and second.kind == "random"
 
 
 def test_random_strategy_draws_without_parents():
@@ -82,12 +100,15 @@ def test_architecture_mutations():
     assert set(feasible_arms(layers, space)) == set(ARMS)
     child, info = mutate_arch(layers, "kernel", rng, space)
     assert info.layer == 1 and child[1] != layers[1] and isinstance(child[1], ConvLayer)
-    child, info = mutate_arch(layers, "flip", rng, space)
-    assert type(child[info.layer]) is not type(layers[info.layer])
+    child, info = mutate_arch(layers, "to_conv", rng, space)
+    assert isinstance(layers[info.layer], AttentionLayer) and isinstance(child[info.layer], ConvLayer)
+    child, info = mutate_arch(layers, "to_attention", rng, space)
+    assert info.layer == 1 and isinstance(child[1], AttentionLayer)
     child, info = mutate_arch(layers, "sqrt", rng, space)
     assert info.kind in ("insert", "replace") and child[info.layer].graph.op_counts().get("sqrt", 0) >= 1
     only_attention = (AttentionLayer(library["standard"]),) * 3
-    assert "kernel" not in feasible_arms(only_attention, space)
+    assert not {"kernel", "to_attention"} & set(feasible_arms(only_attention, space))
+    assert not set(feasible_arms((ConvLayer(3),) * 3, space)) & {"to_conv", "sqrt", "delete"}
     with pytest.raises(MutationError):
         mutate_arch(only_attention, "kernel", rng, space)
 

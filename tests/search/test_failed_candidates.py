@@ -73,3 +73,44 @@ def test_evaluate_safely_reasons():
     def over(a):
         raise CandidateFailed("constraint: latency 9 ms > max_latency_ms 1")
     assert evaluate_safely(over, arch).reason.startswith("constraint: latency")
+
+
+def test_degenerate_seed_is_recorded_failed_not_evaluated(tmp_path):
+    """A degenerate architecture (here a user's seed) never reaches the evaluator and costs no budget."""
+    from autobert.graph import parse
+    from autobert.model import AttentionLayer
+    from autobert.search import runner
+
+    zero = parse("matmul(sub(cosine(Q, transpose(square(K))), cosine(Q, transpose(square(K)))), softsign(V))")
+    evaluated = []
+
+    def factory():
+        toy = OpCountFitness()
+
+        def fitness(arch):
+            evaluated.append(arch)
+            return toy(arch)
+        return fitness
+
+    original = runner.seed_architectures
+    runner.seed_architectures = lambda config: [(AttentionLayer(zero),) * config.model.n_layers]
+    try:
+        summary = run_search(tmp_path / "run", _config().replace(budget=10), evaluator_factory=factory)
+    finally:
+        runner.seed_architectures = original
+    with SearchStore(tmp_path / "run" / "search.sqlite") as store:
+        first = dict(next(store.rows()))
+    assert first["status"] == "failed" and first["reason"].startswith("degenerate: layers[0]")
+    assert "constant output" in first["reason"] and summary.done == 10 == len(evaluated)
+    assert all(zero not in [lay.graph for lay in a.layers if isinstance(lay, AttentionLayer)] for a in evaluated)
+
+
+def test_toy_search_evaluates_each_function_once(tmp_path):
+    run_search(tmp_path / "run", _config(), evaluator_factory=lambda: OpCountFitness())
+    with SearchStore(tmp_path / "run" / "search.sqlite") as store:
+        rows = [dict(r) for r in store.rows()]
+        rejected = store.rejected_totals()
+    from autobert.model import ArchConfig
+    functions = [ArchConfig.from_json(r["arch_json"]).functional_fingerprint() for r in rows]
+    assert functions == [r["function"] for r in rows] and len(set(functions)) == len(rows)
+    assert set(rejected) <= {"degenerate", "trivial", "simplified", "duplicate", "functional duplicate"}

@@ -35,6 +35,22 @@ def test_untried_arms_come_first_and_feasibility_restricts():
         p.probabilities(feasible=[])
 
 
+def test_prior_count_makes_untried_arms_finite_and_optimistic():
+    p = OpPriority(["a", "b", "c"], c=0.5, temperature=0.25, prior_count=1.0)
+    assert p.probabilities() == pytest.approx({"a": 1 / 3, "b": 1 / 3, "c": 1 / 3})
+    p.update("a", 1.0)
+    p.update("b", -1.0)
+    n = 2
+    ucb = p.ucb()
+    assert ucb["a"] == pytest.approx(1.0 / 2 + 0.5 * math.sqrt(2 * math.log(n) / 2))
+    assert ucb["b"] == pytest.approx(-1.0 / 2 + 0.5 * math.sqrt(2 * math.log(n) / 2))
+    assert ucb["c"] == pytest.approx(0.0 + 0.5 * math.sqrt(2 * math.log(n) / 1))
+    probs = p.probabilities()
+    assert probs["a"] > probs["c"] > probs["b"] > 0  # a success is preferred at once; no forced exploration
+    with pytest.raises(ValueError, match="prior_count"):
+        OpPriority(["a"], prior_count=-1)
+
+
 def test_sampling_frequencies_follow_softmax_and_prefer_rewarding_arms():
     p = OpPriority(["good", "bad"], c=0.0, temperature=0.5)
     p.update("good", 1.0)

@@ -46,6 +46,7 @@ def test_results_report_and_cli(tmp_path, capsys):
     assert main(["report", str(run), str(other), "--out", str(out)]) == 0
     assert str(out) in capsys.readouterr().out
     html = out.read_text()
-    assert html.count("<img") >= 5 and "operation priority" in html.lower() and "random" in html
+    assert html.count("<img") >= 6 and "op priority per arm" in html and "random" in html
+    assert "redrawn: functional duplicate" in html and "redrawn: degenerate" in html
     assert main(["report", str(tmp_path / "missing")]) == 2
     assert "not a search run folder" in capsys.readouterr().err

@@ -7,10 +7,11 @@ from autobert.graph import shapes as S
 from autobert.graph.eager import eager
 from autobert.graph.flops import flops
 from autobert.graph.graph import Graph
+from autobert.graph.validity import live_inputs, validity
 
 
 def describe(graph: Graph, *, n: int = 128, d: int = 64, batch: int = 2, heads: int = 4, seed: int = 0) -> dict:
-    """Summary dict: expr, fingerprint, json, nodes (index, op, args, shape), inputs, FLOPs per head
+    """Summary dict: expr, fingerprint, functional fingerprint, validity, json, nodes (index, op, args, shape), inputs, FLOPs per head
     at (n, d), and stats of the eager output on seeded standard-normal q, k, v (batch, heads, n, d)."""
     gen = torch.Generator().manual_seed(seed)
     q, k, v = (torch.randn(batch, heads, n, d, generator=gen) for _ in range(3))
@@ -18,9 +19,14 @@ def describe(graph: Graph, *, n: int = 128, d: int = 64, batch: int = 2, heads: 
         out = eager(graph, q, k, v)
     finite = torch.isfinite(out)
     vals = out[finite].double()
+    v = validity(graph)
     return {
         "expr": graph.to_expr(),
         "fingerprint": graph.fingerprint(),
+        "functional_fingerprint": graph.functional_fingerprint(),
+        "valid": v.ok,
+        "degenerate_reason": v.reason,
+        "live_inputs": sorted(live_inputs(graph)),
         "json": graph.to_json(),
         "nodes": [{"index": i, "op": op, "args": list(args), "shape": S.fmt(graph.shapes[i])}
                   for i, (op, args) in enumerate(graph.nodes)],
@@ -41,8 +47,11 @@ def format_description(info: dict) -> str:
     o = info["output"]
     lines = [
         f"expression   {info['expr']}",
-        f"fingerprint  {info['fingerprint']}",
-        f"ops          {info['num_ops']}   inputs read: {', '.join(info['inputs'])}",
+        f"fingerprint  {info['fingerprint']} (structure)   {info['functional_fingerprint']} (function)",
+        f"valid        {'yes' if info['valid'] else 'no, degenerate: ' + info['degenerate_reason']}",
+        f"ops          {info['num_ops']}   inputs read: {', '.join(info['inputs'])}"
+        + (f" (influencing the output: {', '.join(info['live_inputs']) or 'none'})"
+           if info['live_inputs'] != info['inputs'] else ""),
         f"FLOPs/head   {info['flops_per_head']:,} at N={info['n']}, d={info['d']}",
         "nodes:",
     ]

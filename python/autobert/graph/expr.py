@@ -92,8 +92,9 @@ def parse(text: str) -> Graph:
     return Graph(nodes, result, _labels=labels)
 
 
-def to_expr(graph: Graph, max_chars: int = MAX_EXPR_CHARS) -> str:
-    """Print a graph as an expression (shared sub-expressions are written out each time)."""
+def to_expr(graph: Graph, max_chars: int = MAX_EXPR_CHARS, node: "int | None" = None) -> str:
+    """Print a graph (or the sub-expression of one of its nodes) as an expression; shared
+    sub-expressions are written out each time."""
     text: list[str] = []
     for op, args in graph.nodes:  # arguments precede users: build strings bottom-up
         s = op if not args else f"{op}({', '.join(text[a] for a in args)})"
@@ -101,4 +102,4 @@ def to_expr(graph: Graph, max_chars: int = MAX_EXPR_CHARS) -> str:
             raise GraphError(f"expression of this graph exceeds {max_chars} characters "
                              "(heavy sub-expression sharing); use to_json() instead")
         text.append(s)
-    return text[graph.output]
+    return text[graph.output if node is None else node]

@@ -1,4 +1,5 @@
-"""Seeded random attention graphs: ``random_graph(rng, max_nodes)`` always returns a valid Graph.
+"""Seeded random attention graphs: ``random_graph(rng, max_nodes)`` always returns a valid Graph
+(well-formed and not degenerate: rejection sampling over ``autobert.graph.validity``).
 
 Generation is top-down by symbolic shape: to make a tensor of shape s the generator picks an
 op whose result has shape s and recurses into its operands' shapes. Depth is bounded so
@@ -9,13 +10,17 @@ chains otherwise overflow). Minimum op costs per shape — (N,d): 0 (a leaf), (d
 from __future__ import annotations
 
 import random
+from collections import Counter
+from typing import Optional
 
 from autobert.graph import ops as O
 from autobert.graph import shapes as S
 from autobert.graph.errors import GraphError
 from autobert.graph.graph import Graph
+from autobert.graph.validity import validity
 
 MAX_DEPTH = 6
+MAX_DRAWS = 1000  # a valid graph is drawn >= 95% of the time: this bound is never reached in practice
 _MIN_COST = {S.ND: 0, S.DN: 1, S.NN: 2, S.DD: 2}
 # For each result shape: the matmul operand shape pairs that produce it.
 _MATMUL_PAIRS = {
@@ -92,15 +97,25 @@ class _Builder:
         return node
 
 
-def random_graph(rng: random.Random, max_nodes: int = 12) -> Graph:
-    """A random valid graph with at most ``max_nodes`` op nodes (>= 1), drawn from ``rng``."""
+def random_graph(rng: random.Random, max_nodes: int = 12, rejected: Optional[Counter] = None) -> Graph:
+    """A random valid graph with at most ``max_nodes`` op nodes (>= 1), drawn from ``rng``.
+
+    Draws that are degenerate (``autobert.graph.validity``) or simplify to a bare input are
+    redrawn; ``rejected`` (a Counter), when given, counts them by kind ("degenerate", "trivial").
+    """
     if not isinstance(rng, random.Random):
         raise TypeError(f"rng must be a random.Random, got {type(rng).__name__}")
     if max_nodes < 1:
         raise GraphError(f"max_nodes must be >= 1, got {max_nodes}")
-    while True:
+    rejected = Counter() if rejected is None else rejected
+    for _ in range(MAX_DRAWS):
         b = _Builder(rng, max_nodes)
         out = b.make(S.OUTPUT_SHAPE, 0)
         g = Graph(b.nodes, out)
-        if g.num_ops >= 1:  # a bare Q, K or V is not an attention graph
+        if g.num_ops < 1:  # a bare Q, K or V is not an attention graph
+            rejected["trivial"] += 1
+        elif not validity(g).ok:
+            rejected["degenerate"] += 1
+        else:
             return g
+    raise GraphError(f"no valid random graph within {max_nodes} nodes in {MAX_DRAWS} draws")

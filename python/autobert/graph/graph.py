@@ -1,7 +1,8 @@
 """``Graph``: an immutable attention graph (a DAG of primitive ops over Q, K, V) in canonical form.
 
-Canonical form: only nodes that reach the output (dead nodes removed), operands of
-commutative ops ordered, shared sub-expressions merged (CSE), nodes numbered in a
+Canonical form: exact algebraic identities simplified (``autobert.graph.simplify``: ``max(x, x)``
+is x, ``add(V, sub(K, K))`` is V, ...), only nodes that reach the output (dead nodes removed),
+operands of commutative ops ordered, shared sub-expressions merged (CSE), nodes numbered in a
 deterministic post-order. Two graphs that compute the same tree therefore have equal
 ``to_json()`` and ``fingerprint()``, which the search uses as dedup key and the kernels as
 cache key. Every invalid input raises ``GraphError`` naming the node and what was expected.
@@ -15,6 +16,7 @@ from typing import Iterable, Optional, Sequence
 from autobert.graph import ops as O
 from autobert.graph import shapes as S
 from autobert.graph.errors import GraphError
+from autobert.graph.simplify import DagBuilder
 
 SCHEMA_VERSION = 1
 MAX_NODES = 128  # op nodes (Q, K, V not counted) in the canonical graph
@@ -70,30 +72,12 @@ def _infer_shapes(nodes: Sequence[Node], labels: Optional[Sequence[str]]) -> lis
 
 
 def _canonicalise(nodes: Sequence[Node], output: int) -> tuple[tuple[Node, ...], int]:
-    """Dead-node removal, commutative ordering, CSE and deterministic numbering (iterative)."""
-    keys: list[Optional[str]] = [None] * len(nodes)
-    order: list[list[int]] = [[] for _ in nodes]  # canonical operand order per node
-    for i, (op, args) in enumerate(nodes):  # arguments precede their users: one forward sweep
-        ordered = list(args)
-        if op in O.OPS and O.OPS[op].commutative:
-            ordered.sort(key=lambda a: keys[a])
-        order[i] = ordered
-        body = op if op in O.INPUTS else f"{op}({','.join(keys[a] for a in ordered)})"
-        keys[i] = hashlib.sha1(body.encode()).hexdigest()
-    new_index: dict[str, int] = {}
-    out_nodes: list[Node] = []
-    stack: list[tuple[int, bool]] = [(output, False)]
-    while stack:  # post-order DFS from the output, operands in canonical order
-        i, expanded = stack.pop()
-        if keys[i] in new_index:
-            continue
-        if not expanded:
-            stack.append((i, True))
-            stack.extend((a, False) for a in reversed(order[i]))
-            continue
-        new_index[keys[i]] = len(out_nodes)
-        out_nodes.append((nodes[i][0], tuple(new_index[keys[a]] for a in order[i])))
-    return tuple(out_nodes), new_index[keys[output]]
+    """Exact simplification, CSE, commutative ordering, dead-node removal and deterministic numbering."""
+    dag = DagBuilder()
+    rep: list[int] = []
+    for op, args in nodes:  # arguments precede their users: one forward sweep
+        rep.append(dag.add(op, tuple(rep[a] for a in args)))
+    return dag.export(rep[output])
 
 
 class Graph:
@@ -182,6 +166,12 @@ class Graph:
         if self._fp is None:
             self._fp = hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
         return self._fp
+
+    def functional_fingerprint(self) -> str:
+        """16 hex digits of the outputs on fixed probe inputs: equal for graphs computing the same
+        function (``autobert.graph.functional``), the search's dedup key."""
+        from autobert.graph.functional import functional_fingerprint
+        return functional_fingerprint(self)
 
     def fused_plan(self, d: int):
         """The fused execution plan for head dimension ``d`` (autobert_ext.plan.Plan, cached)."""

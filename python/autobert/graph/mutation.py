@@ -1,18 +1,22 @@
 """Seeded mutation operators on attention graphs: insert, replace, delete an op, rewire an input.
 
 Every operator returns a new valid Graph (graphs are immutable values) that differs from the
-parent; ``op`` lets the caller (OP-NAS's operation priority) choose the op a mutation uses.
+parent and is not degenerate (``autobert.graph.validity``; rejected mutants are redrawn); ``op``
+lets the caller (OP-NAS's operation priority) choose the op a mutation uses, and the mutant then
+contains it.
 """
 from __future__ import annotations
 
 import dataclasses
 import random
+from collections import Counter
 from typing import Optional
 
 from autobert.graph import ops as O
 from autobert.graph import shapes as S
 from autobert.graph.errors import GraphError
 from autobert.graph.graph import Graph
+from autobert.graph.validity import validity
 
 KINDS = ("insert", "replace", "delete", "rewire")
 # Ops a mutation may introduce (what OP-NAS assigns priorities to).
@@ -29,12 +33,24 @@ class Mutation:
     node: int
 
 
-def _rebuild(g: Graph, nodes: list, output: int, max_nodes: int) -> Optional[Graph]:
+def _rebuild(g: Graph, nodes: list, output: int, max_nodes: int, op: Optional[str],
+             rejected: Counter) -> Optional[Graph]:
+    """The mutant, or None (counted in ``rejected``) when it is invalid, too big, equal to its parent
+    after simplification, degenerate, or lost the op it was to introduce (simplified away)."""
     try:
         child = Graph(nodes, output)
     except GraphError:
         return None
     if child.num_ops > max_nodes or child == g:
+        return None
+    if op is not None and child.op_counts().get(op, 0) == 0:
+        rejected["simplified"] += 1
+        return None
+    if child.num_ops < 1:
+        rejected["trivial"] += 1
+        return None
+    if not validity(child).ok:
+        rejected["degenerate"] += 1
         return None
     return child
 
@@ -144,8 +160,12 @@ def _rewire(g, rng):
 
 
 def mutate_with_info(graph: Graph, rng: random.Random, *, kind: Optional[str] = None, op: Optional[str] = None,
-                     max_nodes: int = 12, tries: int = 64) -> tuple[Graph, Mutation]:
-    """Like ``mutate``, also returning what was done."""
+                     max_nodes: int = 12, tries: int = 64,
+                     rejected: Optional[Counter] = None) -> tuple[Graph, Mutation]:
+    """Like ``mutate``, also returning what was done; ``rejected`` (a Counter) counts the mutants
+    redrawn because they were degenerate ("degenerate"), simplified to a bare input ("trivial") or
+    lost the chosen op to simplification ("simplified")."""
+    rejected = Counter() if rejected is None else rejected
     if kind is not None and kind not in KINDS:
         raise GraphError(f"unknown mutation kind {kind!r}; expected one of {', '.join(KINDS)}")
     if op is not None and op not in MUTATION_OPS:
@@ -162,7 +182,8 @@ def mutate_with_info(graph: Graph, rng: random.Random, *, kind: Optional[str] = 
             built, where = _rewire(graph, rng)
         if built is None:
             continue
-        child = _rebuild(graph, *built, max_nodes=max_nodes)
+        child = _rebuild(graph, *built, max_nodes=max_nodes, op=op if k in ("insert", "replace") else None,
+                         rejected=rejected)
         if child is not None:
             return child, Mutation(k, op if k in ("insert", "replace") else None, where)
     raise GraphError(f"no valid {kind or 'any'} mutation{'' if op is None else ' with op ' + op} of "

@@ -1,7 +1,8 @@
 """``GraphAttention``: multi-head attention whose per-head computation is an attention graph.
 
-Projections are allocated only for the inputs the graph reads (``Graph.inputs_used``): a graph
-that never reads V has no W_V. The per-head computation is ``autobert.fusion.fused_attention``,
+Projections are allocated only for the inputs that influence the graph's output
+(``autobert.graph.live_inputs``): a graph that never reads V has no W_V, and neither has one that
+reads V only where it cannot matter (``mul(Q, div(V, V))``). The per-head computation is ``autobert.fusion.fused_attention``,
 the one entry point that becomes the fused kernels without an API change.
 """
 from __future__ import annotations
@@ -12,7 +13,7 @@ import torch
 from torch import nn
 
 from autobert.fusion import fused_attention
-from autobert.graph import Graph
+from autobert.graph import Graph, live_inputs
 
 INPUTS = ("Q", "K", "V")
 
@@ -23,7 +24,7 @@ class GraphAttention(nn.Module):
     Args:
         hidden, heads: model width and head count (head dim d = hidden // heads).
         graph: the per-head attention graph.
-        projections: which of "Q", "K", "V" get a projection; default ``graph.inputs_used``. The supernet
+        projections: which of "Q", "K", "V" get a projection; default ``live_inputs(graph)``. The supernet
             allocates all three so any graph can be activated (``set_graph``).
     """
 
@@ -32,7 +33,7 @@ class GraphAttention(nn.Module):
         if hidden % heads:
             raise ValueError(f"hidden ({hidden}) must be divisible by heads ({heads})")
         self.hidden, self.heads = hidden, heads
-        allocated = frozenset(graph.inputs_used if projections is None else projections)
+        allocated = frozenset(live_inputs(graph) if projections is None else projections)
         if not allocated <= set(INPUTS):
             raise ValueError(f"projections must be a subset of {INPUTS}, got {sorted(allocated)}")
         for name in INPUTS:  # a missing projection is None, so state_dict has no entry for it
@@ -49,7 +50,11 @@ class GraphAttention(nn.Module):
         """Run ``graph`` from now on; it may read only inputs that have a projection."""
         if not isinstance(graph, Graph):
             raise TypeError(f"graph must be an autobert.graph.Graph, got {type(graph).__name__}")
-        missing = graph.inputs_used - self.projections
+        live = live_inputs(graph)
+        if not live:
+            raise ValueError(f"graph {graph.to_expr()} has a constant output (no input influences it): "
+                             "it cannot be an attention layer")
+        missing = live - self.projections
         if missing:
             raise ValueError(f"graph {graph.to_expr()} reads {sorted(missing)}, which this layer has no "
                              f"projection for (it has {sorted(self.projections)})")
@@ -61,10 +66,10 @@ class GraphAttention(nn.Module):
         return proj(x).view(b, n, self.heads, -1).transpose(1, 2)  # (B, H, N, d)
 
     def forward(self, x: torch.Tensor, key_padding_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
-        used = self.graph.inputs_used
+        used = live_inputs(self.graph)
         heads = {name: self._split(getattr(self, f"{name.lower()}_proj"), x) for name in INPUTS if name in used}
-        # An input the graph never reads is never looked at: any tensor of the right shape stands in
-        # for it, so its projection is not computed.
+        # An input that cannot influence the output is never needed: any tensor of the right shape
+        # stands in for it, so its projection is not computed.
         stand_in = next(iter(heads.values()))
         q, k, v = (heads.get(name, stand_in) for name in INPUTS)
         out = fused_attention(self.graph, q, k, v, key_padding_mask)  # (B, H, N, d)

@@ -236,6 +236,14 @@ class ArchConfig:
         """16 hex digits of sha256 over the canonical JSON (equal architectures, equal fingerprints)."""
         return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
 
+    def functional_fingerprint(self) -> str:
+        """16 hex digits, equal for architectures that compute the same function: the canonical JSON
+        with each attention graph replaced by its functional fingerprint (``Graph.functional_fingerprint``)."""
+        doc = self.to_dict()
+        doc["layers"] = [{"type": "attention", "function": lay.graph.functional_fingerprint()}
+                         if isinstance(lay, AttentionLayer) else d for lay, d in zip(self.layers, doc["layers"])]
+        return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
+
     # ---- cost ----
     def num_parameters(self, head: "str | None" = None, num_labels: int = 2) -> int:
         """Parameter count of the backbone (head None), or with head "mlm" / "classification"."""

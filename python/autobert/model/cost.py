@@ -12,7 +12,7 @@ import math
 from typing import Optional
 
 from autobert.graph import flops as graph_flops
-from autobert.graph import library
+from autobert.graph import library, live_inputs
 from autobert.model.config import ArchConfig, AttentionLayer, ConvLayer
 from autobert.model.flexi_layer import FlexiLayer, LayerSizes, layer_sizes
 from autobert.model.operation import Operation
@@ -39,12 +39,13 @@ def operation_parameters(operation: Operation, sizes: LayerSizes) -> int:
 
 
 def mixer_parameters(config: ArchConfig, layer) -> int:
-    """Parameters of one layer's mixer: only the projections an attention graph reads, plus W_O."""
+    """Parameters of one layer's mixer: only the projections of the inputs that influence an attention
+    graph (``live_inputs``), plus W_O."""
     h = config.hidden
     if isinstance(layer, FlexiLayer):
         return operation_parameters(layer.operation, layer_sizes(config, layer))
     if isinstance(layer, AttentionLayer):
-        return (len(layer.graph.inputs_used) + 1) * _linear_params(h, h)
+        return (len(live_inputs(layer.graph)) + 1) * _linear_params(h, h)
     return _linear_params(h, 2 * h) + config.heads * layer.kernel + _linear_params(h, h)
 
 
@@ -95,7 +96,7 @@ def mixer_flops(config: ArchConfig, layer, n: int) -> int:
     if isinstance(layer, FlexiLayer):
         return operation_flops(layer.operation, layer_sizes(config, layer), n)
     if isinstance(layer, AttentionLayer):
-        proj = (len(layer.graph.inputs_used) + 1) * 2 * n * h * h
+        proj = (len(live_inputs(layer.graph)) + 1) * 2 * n * h * h
         return proj + config.heads * graph_flops(layer.graph, n, config.head_dim)
     assert isinstance(layer, ConvLayer)
     # in-projection, GLU, softmax-normalised taps (negligible), depthwise conv, out-projection

@@ -2,16 +2,17 @@
 
 Both the supernet's samplers and the search use it (the supernet never imports ``search``).
 A layer is an attention graph (one of ``graphs``, or with ``random_graph_prob`` / ``mutation_prob``
-a random or mutated graph of at most ``max_nodes`` ops) or a conv layer with a kernel from
-``kernel_sizes``. Every draw takes a ``random.Random`` so runs are reproducible.
+a random or mutated graph of at most ``max_nodes`` ops; never a degenerate one, see
+``autobert.graph.validity``) or a conv layer with a kernel from ``kernel_sizes``. Every draw takes a ``random.Random`` so runs are reproducible.
 """
 from __future__ import annotations
 
 import dataclasses
 import random
-from typing import Sequence
+from collections import Counter
+from typing import Optional, Sequence
 
-from autobert.graph import Graph, GraphError, library, mutate, random_graph
+from autobert.graph import Graph, GraphError, library, mutate, random_graph, validity
 from autobert.model.config import AttentionLayer, ConvLayer, LayerChoice, as_graph
 
 DEFAULT_KERNELS = (3, 5, 7, 9, 15, 31)
@@ -42,6 +43,9 @@ class SearchSpace:
         for name in ("conv_prob", "random_graph_prob", "mutation_prob"):
             _check_prob(name, getattr(self, name))
         graphs = tuple(as_graph(g, f"SearchSpace.graphs[{i}]") for i, g in enumerate(self.graphs))
+        for i, g in enumerate(graphs):
+            if not validity(g).ok:
+                raise ValueError(f"SearchSpace.graphs[{i}]: {g.to_expr()} is degenerate: {validity(g).reason}")
         kernels = tuple(sorted(set(self.kernel_sizes)))
         for k in kernels:
             ConvLayer(k)  # validates: odd int >= 1
@@ -62,20 +66,22 @@ class SearchSpace:
         return self.random_graph_prob > 0 or self.mutation_prob > 0
 
     # ---- drawing ----
-    def sample_graph(self, rng: random.Random) -> Graph:
+    def sample_graph(self, rng: random.Random, rejected: Optional[Counter] = None) -> Graph:
+        """A library graph of the space, or (``random_graph_prob``) a random valid graph; ``rejected``
+        counts the degenerate random draws that were redrawn (see ``random_graph``)."""
         if not self.graphs or (self.random_graph_prob > 0 and rng.random() < self.random_graph_prob):
-            return random_graph(rng, self.max_nodes)
+            return random_graph(rng, self.max_nodes, rejected=rejected)
         return rng.choice(self.graphs)
 
-    def sample_layer(self, rng: random.Random) -> LayerChoice:
+    def sample_layer(self, rng: random.Random, rejected: Optional[Counter] = None) -> LayerChoice:
         if self.kernel_sizes and rng.random() < self.conv_prob:
             return ConvLayer(rng.choice(self.kernel_sizes))
-        return AttentionLayer(self.sample_graph(rng))
+        return AttentionLayer(self.sample_graph(rng, rejected))
 
-    def sample(self, rng: random.Random) -> tuple[LayerChoice, ...]:
+    def sample(self, rng: random.Random, rejected: Optional[Counter] = None) -> tuple[LayerChoice, ...]:
         """A uniformly drawn architecture: ``n_layers`` independent layer choices."""
         _check_rng(rng)
-        return tuple(self.sample_layer(rng) for _ in range(self.n_layers))
+        return tuple(self.sample_layer(rng, rejected) for _ in range(self.n_layers))
 
     def neighbour(self, layers: Sequence[LayerChoice], rng: random.Random, tries: int = 64) -> tuple[LayerChoice, ...]:
         """``layers`` with exactly one layer changed: another graph, a mutated graph (one op changed),
@@ -106,8 +112,9 @@ class SearchSpace:
         return AttentionLayer(self.sample_graph(rng))
 
     # ---- membership ----
-    def check(self, layers: Sequence[LayerChoice]) -> None:
-        """ValueError naming the layer when ``layers`` is not in the space."""
+    def check(self, layers: Sequence[LayerChoice], allow_degenerate: bool = False) -> None:
+        """ValueError naming the layer when ``layers`` is not in the space (a degenerate attention
+        graph is not, unless ``allow_degenerate``: a search records such a candidate as failed)."""
         layers = tuple(layers)
         if len(layers) != self.n_layers:
             raise ValueError(f"architecture has {len(layers)} layers; the space has {self.n_layers}")
@@ -116,6 +123,8 @@ class SearchSpace:
                 if layer.kernel not in self.kernel_sizes:
                     raise ValueError(f"layers[{i}]: kernel {layer.kernel} not in kernel_sizes {self.kernel_sizes}")
             elif isinstance(layer, AttentionLayer):
+                if not allow_degenerate and not validity(layer.graph).ok:
+                    raise ValueError(degeneracy(layers))
                 if layer.graph.num_ops > self.max_nodes and layer.graph not in self.graphs:
                     raise ValueError(f"layers[{i}]: graph has {layer.graph.num_ops} ops > max_nodes {self.max_nodes}")
                 if not self.open_graphs and layer.graph not in self.graphs:
@@ -129,6 +138,17 @@ class SearchSpace:
         except ValueError:
             return False
         return True
+
+
+def degeneracy(layers: Sequence[LayerChoice]) -> Optional[str]:
+    """Why an architecture must not be evaluated: its first degenerate attention layer
+    (``autobert.graph.validity``), or None."""
+    for i, layer in enumerate(layers):
+        if isinstance(layer, AttentionLayer):
+            reason = validity(layer.graph).reason
+            if reason is not None:
+                return f"degenerate: layers[{i}] {layer.graph.to_expr()}: {reason}"
+    return None
 
 
 def _check_rng(rng) -> None:

@@ -19,6 +19,7 @@ class RunData:
     finished: list[dict]      # done + failed, in the order results arrived
     priority_history: list[dict]  # OpPriority snapshots after each update (replayed)
     warmup: dict | None       # supernet warm-up statistics, if any
+    rejected: dict            # draws redrawn while proposing, by reason (degenerate, functional duplicate, ...)
 
     @property
     def strategy(self) -> str:
@@ -45,7 +46,8 @@ def load_run(run_dir) -> RunData:
         rows = [dict(r) for r in store.rows()]
         finished = [dict(r) for r in store.finished()]
         warmup = store.meta("warmup")
+        rejected = store.rejected_totals()
         vocab = ArchConfig.from_json(rows[0]["arch_json"]).vocab_size if rows else 128
         engine = build_engine(config, base_arch(config, vocab))
         replay_engine(engine, store)  # the op statistics are a function of the stored results
-    return RunData(path.name, path, config, rows, finished, engine.priority.history, warmup)
+    return RunData(path.name, path, config, rows, finished, engine.priority.history, warmup, rejected)

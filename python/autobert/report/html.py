@@ -20,16 +20,24 @@ def _img(png: bytes, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
 
 
+_REDRAWN = ("degenerate", "functional duplicate", "duplicate")
+
+
 def _run_table(runs: Sequence[RunData]) -> str:
-    head = "<tr><th>run</th><th>strategy</th><th>done</th><th>failed</th><th>best loss</th><th>seed</th></tr>"
+    head = ("<tr><th>run</th><th>strategy</th><th>done</th><th>failed</th><th>best loss</th><th>seed</th>"
+            + "".join(f"<th>redrawn: {k}</th>" for k in _REDRAWN) + "</tr>")
     body = []
     for r in runs:
         done = [x for x in r.rows if x["status"] == "done"]
         failed = sum(x["status"] == "failed" for x in r.rows)
         best = min((x["fitness"] for x in done), default=float("nan"))
+        redrawn = "".join(f"<td>{r.rejected.get(k, 0)}</td>" for k in _REDRAWN)
         body.append(f"<tr><td>{html.escape(r.name)}</td><td>{r.strategy}</td><td>{len(done)}</td>"
-                    f"<td>{failed}</td><td>{best:.4f}</td><td>{r.config.seed}</td></tr>")
-    return f"<table>{head}{''.join(body)}</table>"
+                    f"<td>{failed}</td><td>{best:.4f}</td><td>{r.config.seed}</td>{redrawn}</tr>")
+    note = ("<p>Redrawn: proposals discarded before evaluation, and drawn again: a degenerate graph "
+            "(constant or non-finite output, an input that cannot matter), or an architecture whose "
+            "structure or function (functional fingerprint) was already proposed.</p>")
+    return f"<table>{head}{''.join(body)}</table>{note}"
 
 
 def _best_section(run: RunData) -> str:
@@ -58,7 +66,10 @@ def write_report(run_dirs: Sequence, out: Optional[str] = None) -> Path:
                 "<h2>Best fitness</h2>", _img(plots.best_fitness(runs), "best fitness"),
                 "<h2>Pareto front</h2>", _img(plots.pareto(runs), "pareto front"),
                 "<h2>Operation priority</h2>"]
-    sections += [_img(plots.op_priority(r), f"op priority {r.name}") for r in runs if r.strategy == "opnas"]
+    for r in runs:
+        if r.strategy == "opnas":
+            sections += [_img(plots.op_priority(r), f"op priority {r.name}"),
+                         _img(plots.op_priority_map(r), f"op priority per arm {r.name}")]
     if not any(r.strategy == "opnas" for r in runs):
         sections.append("<p>No OP-NAS run among these (the priority is uniform or unused).</p>")
     sections += ["<h2>Best architectures</h2>"] + [_best_section(r) for r in runs]

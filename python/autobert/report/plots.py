@@ -16,7 +16,7 @@ from autobert.search.results import pareto_front  # noqa: E402
 _TOP_ARMS = 8  # op-priority plot: the arms that ever reached the highest probability
 
 
-def _png(fig) -> bytes:
+def to_png(fig) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
@@ -37,7 +37,7 @@ def best_fitness(runs: Sequence) -> bytes:
     ax.set_ylabel("best held-out loss so far")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    return _png(fig)
+    return to_png(fig)
 
 
 def op_priority(run) -> bytes:
@@ -56,7 +56,23 @@ def op_priority(run) -> bytes:
     ax.set_ylabel("sampling probability")
     ax.set_title(f"operation priority: {run.name}", fontsize=9)
     ax.grid(alpha=0.3)
-    return _png(fig)
+    return to_png(fig)
+
+
+def op_priority_map(run) -> bytes:
+    """Every arm's sampling probability (colour) after each op-priority update (x)."""
+    hist = run.priority_history
+    arms = list(hist[0]["prob"]) if hist else []
+    fig, ax = plt.subplots(figsize=(6.5, 0.5 + 0.16 * max(len(arms), 4)))
+    if hist:
+        grid = [[h["prob"][arm] for h in hist] for arm in arms]  # (arms, updates)
+        im = ax.imshow(grid, aspect="auto", interpolation="nearest", cmap="viridis",
+                       extent=(hist[0]["n"] - 0.5, hist[-1]["n"] + 0.5, len(arms) - 0.5, -0.5))
+        ax.set_yticks(range(len(arms)), arms, fontsize=6)
+        fig.colorbar(im, ax=ax, label="probability")
+    ax.set_xlabel("mutations with a result (N)")
+    ax.set_title(f"operation priority per arm: {run.name}", fontsize=9)
+    return to_png(fig)
 
 
 def pareto(runs: Sequence) -> bytes:
@@ -75,7 +91,7 @@ def pareto(runs: Sequence) -> bytes:
     ax.set_title("Pareto front (lower-left is better)", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    return _png(fig)
+    return to_png(fig)
 
 
 def architecture(arch: ArchConfig, title: str) -> bytes:
@@ -91,4 +107,4 @@ def architecture(arch: ArchConfig, title: str) -> bytes:
             ax.set_axis_off()
             ax.set_title(f"layer {i}: conv", fontsize=8)
     fig.suptitle(title, fontsize=9)
-    return _png(fig)
+    return to_png(fig)

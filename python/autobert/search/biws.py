@@ -57,12 +57,13 @@ def compact_vocabulary(blocks: torch.Tensor, masking: MaskingIds) -> tuple[torch
     every step cheaper without changing what the model can predict on this corpus.
     blocks (n, N) long -> (n, N) long in [0, V'), and MaskingIds over V'.
     """
-    lut, ids = _compact_map(blocks, masking)
+    lut, ids = compact_map(blocks, masking)
     return lut[blocks], ids
 
 
-def _compact_map(blocks: torch.Tensor, masking: MaskingIds) -> tuple[torch.Tensor, MaskingIds]:
-    """(lut (V,) long: old id -> new id or -1, MaskingIds over the new ids) of ``compact_vocabulary``."""
+def compact_map(blocks: torch.Tensor, masking: MaskingIds) -> tuple[torch.Tensor, MaskingIds]:
+    """(lut (V,) long: old id -> new id or -1, MaskingIds over the new ids) of ``compact_vocabulary``;
+    ``lut`` maps other text (an evaluation corpus) into the same compact vocabulary."""
     specials = sorted(masking.special_token_ids | {masking.mask_token_id})
     used = torch.unique(torch.cat([torch.tensor(specials, dtype=torch.long), blocks.flatten()]))  # sorted
     lut = torch.full((masking.vocab_size,), -1, dtype=torch.long)
@@ -80,7 +81,7 @@ def load_mlm_data(corpus, vocab, cfg: BIWSConfig, seed: int) -> MLMData:
     blocks = load_corpus(corpus, tokenizer, cfg.seq_len, max_tokens=cfg.max_tokens)  # (n, seq_len)
     masking, lut = MaskingIds.from_tokenizer(tokenizer), None
     if cfg.compact_vocab:
-        lut, masking = _compact_map(blocks, masking)
+        lut, masking = compact_map(blocks, masking)
         blocks = lut[blocks]
     train, heldout = split_blocks(blocks, cfg.holdout_fraction, seed)
     log.info("MLM data: %d train / %d held-out blocks of %d, vocabulary %d", len(train), len(heldout),

@@ -1,6 +1,7 @@
-"""``autobert search | rankcorr | report``: argument parsing, progress bars and printing.
+"""``autobert search | rankcorr | compare | report``: argument parsing, progress bars and printing.
 
-The library (``run_search``, ``run_rankcorr``, ``write_report``) only logs; this module prints.
+The library (``run_search``, ``run_rankcorr``, ``run_compare``, ``write_report``) only logs; this
+module prints.
 """
 from __future__ import annotations
 
@@ -32,6 +33,9 @@ def add_commands(sub) -> None:
     s.add_argument("--glue-dir", help="GLUE data folder (glue_data root or the task's folder)")
     s.add_argument("--glue-weight", type=float,
                    help="fitness = MLM loss - GLUE_WEIGHT * dev score (default 1.0)")
+    s.add_argument("--supernet-from", metavar="RUN_DIR",
+                   help="use RUN_DIR's warmed-up supernet instead of warming one up (same sizes, data and seed: "
+                        "strategies compared on one proxy)")
     s.add_argument("--no-report", action="store_true", help="do not write report.html at the end")
     s.add_argument("--no-progress", action="store_true", help="no progress bars")
     s.set_defaults(func=_search)
@@ -50,6 +54,24 @@ def add_commands(sub) -> None:
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--no-progress", action="store_true")
     r.set_defaults(func=_rankcorr)
+
+    c = sub.add_parser("compare", help="train the best architecture of search runs stand-alone against BERT, "
+                                       "the AutoBERT-Zero hybrid and random search (equal parameters and steps)")
+    c.add_argument("runs", nargs="+", metavar="RUN_DIR", help="finished search runs of one preset size")
+    c.add_argument("--corpus", required=True, help="MLM training text (file or folder)")
+    c.add_argument("--vocab", required=True, help="WordPiece vocab.txt")
+    c.add_argument("--out", required=True, help="output folder (resumable: finished trainings are reused)")
+    c.add_argument("--eval-corpus", help="held-out text (default: a held-out split of --corpus)")
+    c.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds")
+    c.add_argument("--steps", type=int, help="training steps of every model (default 2000)")
+    c.add_argument("--batch-size", type=int, help="blocks per step (default 16)")
+    c.add_argument("--lr", type=float, help="peak learning rate (default 1e-3)")
+    c.add_argument("--eval-every", type=int, help="held-out evaluation interval (default 250)")
+    c.add_argument("--eval-blocks", type=int, help="held-out blocks scored (default 512)")
+    c.add_argument("--no-random", action="store_true", help="leave out the random-search baseline")
+    c.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    c.add_argument("--no-progress", action="store_true")
+    c.set_defaults(func=_compare)
 
     p = sub.add_parser("report", help="HTML report of one or more search runs")
     p.add_argument("runs", nargs="+", metavar="RUN_DIR")
@@ -92,12 +114,17 @@ class _Progress:
             bar.update(1)
             bar.set_postfix(loss=f"{info['loss']:.3f}")
         elif event == "candidate":
-            bar = self._bar("candidates", info["budget"], "cand", initial=info["done"] - (info["status"] == "done"))
+            bar = self._bar(info.get("label", "candidates"), info["budget"], "cand",
+                            initial=info["done"] - (info["status"] == "done"))
             if info["status"] == "done":
                 bar.update(1)
             else:
                 self.failed += 1
             bar.set_postfix(best=f"{info['best']:.4f}" if info["best"] is not None else "-", failed=self.failed)
+        elif event == "train":
+            bar = self._bar(f"{info['model']} seed {info['seed']}", info["steps"], "step")
+            bar.update(info["step"] - bar.n)
+            bar.set_postfix(loss=f"{info['loss']:.3f}")
         elif event == "arch":
             bar = self._bar("architectures", info["total"], "arch")
             bar.update(1)
@@ -116,7 +143,7 @@ def _search(args) -> int:
         return 2
     fixed = [f"--{n.replace('_', '-')}" for n in ("config", "corpus", "vocab", "seed", "strategy", "executor",
                                                   "address", "workers", "fitness", "glue_task", "glue_dir",
-                                                  "glue_weight") if getattr(args, n) is not None]
+                                                  "glue_weight", "supernet_from") if getattr(args, n) is not None]
     if args.resume and fixed:
         print(f"error: a resumed run keeps its config.json; only --budget may change (got {', '.join(fixed)})",
               file=sys.stderr)
@@ -126,7 +153,7 @@ def _search(args) -> int:
         if args.resume:
             summary = run_search(args.resume, resume=True, budget=args.budget, progress=progress)
         else:
-            summary = run_search(args.out, _config_from_args(args), progress=progress)
+            summary = run_search(args.out, _config_from_args(args), progress=progress, supernet_from=args.supernet_from)
     except (ValueError, FileNotFoundError, FileExistsError) as e:
         progress.close()
         print(f"error: {e}", file=sys.stderr)
@@ -169,6 +196,33 @@ def _rankcorr(args) -> int:
     print(f"BIWS evaluation vs training from scratch to the same held-out loss: median {cost['median_speedup']:.1f}x "
           f"cheaper ({cost['never_reached']} of {st['n']} never reached it in {args.steps} steps)")
     print(f"details: {Path(args.out) / 'rankcorr.json'}")
+    return 0
+
+
+def _compare(args) -> int:
+    import torch
+
+    from autobert.search.compare import run_compare
+    from autobert.search.standalone import StandaloneConfig
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    fields = {"steps": args.steps, "batch_size": args.batch_size, "lr": args.lr, "eval_every": args.eval_every,
+              "eval_blocks": args.eval_blocks}
+    progress = _Progress(args.no_progress)
+    try:
+        config = StandaloneConfig(**{k: v for k, v in fields.items() if v is not None})
+        summary = run_compare(args.runs, args.corpus, args.vocab, args.out, seeds=args.seeds, config=config,
+                              eval_corpus=args.eval_corpus, random_search=not args.no_random, progress=progress)
+    except (ValueError, FileNotFoundError) as e:
+        progress.close()
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    progress.close()
+    from autobert.search.compare_report import markdown
+    print(markdown(summary))
+    out = Path(args.out)
+    print(f"details: {out / 'comparison.json'}; learning curves: {out / 'learning_curves.png'}")
     return 0
 
 

@@ -77,6 +77,7 @@ class EvolutionConfig:
     temperature: float = 0.05           # softmax temperature over UCB scores
     failure_penalty: float = 0.5        # reward of a failed child is -failure_penalty
     reward_norm: str = "none"           # none: raw rewards | std: rewards / running std (c, T in std units)
+    prior_count: float = 0.0            # pseudo-results of reward 0 per arm (0: untried arms are drawn first)
     max_nodes: int = 10                 # op-node limit of mutated / random graphs
     kernel_sizes: tuple = DEFAULT_KERNELS[:5]  # conv kernels (the supernet holds the largest)
     conv_prob: float = 0.3              # chance a random layer is a conv layer
@@ -90,6 +91,7 @@ class EvolutionConfig:
         _num("EvolutionConfig", "ucb_c", self.ucb_c, 0)
         _num("EvolutionConfig", "temperature", self.temperature, 0, strict=True)
         _num("EvolutionConfig", "failure_penalty", self.failure_penalty, 0)
+        _num("EvolutionConfig", "prior_count", self.prior_count, 0)
         if self.reward_norm not in REWARD_NORMS:
             raise ValueError(f"EvolutionConfig.reward_norm must be one of {REWARD_NORMS}, got {self.reward_norm!r}")
         for name in ("conv_prob", "random_graph_prob"):

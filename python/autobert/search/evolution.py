@@ -46,12 +46,16 @@ class Proposal:
 
     index: int                 # proposal number: seeds this proposal's RNG
     layers: Layers
-    fingerprint: str           # ArchConfig fingerprint (the dedup key)
+    fingerprint: str           # ArchConfig fingerprint
+    function: str              # ArchConfig functional fingerprint (the dedup key: one evaluation per function)
     parent: Optional[str]      # parent fingerprint (None for initial / random individuals)
     arm: Optional[str]         # mutation arm (op or structural change), None without a parent
-    kind: str                  # "seed", "random" or the mutation kind (insert, replace, ..., flip, kernel)
+    kind: str                  # "seed", "random" or the mutation kind (insert, replace, ..., to_conv, to_attention, kernel)
     layer: Optional[int]       # the layer the mutation changed
     generation: int            # 0 for initial individuals, parent's + 1 for children
+    # draws redrawn while making this proposal: "degenerate" / "trivial" / "simplified" graphs,
+    # "duplicate" (same architecture) and "functional duplicate" (same function) architectures
+    rejected: dict = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,13 +95,28 @@ class Evolution:
             self.priority.uniform = True
         self.seeds = [tuple(s) for s in seeds]
         for s in self.seeds:
-            space.check(s)
+            space.check(s, allow_degenerate=True)  # the runner records a degenerate seed as failed
         self.population: collections.deque[Member] = collections.deque(maxlen=population_size)
         self.members: dict[str, Member] = {}  # every done candidate, by fingerprint (for rewards)
         self.best: Optional[Member] = None
 
     def fingerprint(self, layers: Sequence[LayerChoice]) -> str:
         return self.arch(layers).fingerprint()
+
+    def _unseen(self, layers: Layers, known: Callable[[str], bool],
+                rejected: collections.Counter) -> Optional[tuple[str, str]]:
+        """(fingerprint, functional fingerprint) of ``layers``, or None (counted) when ``known`` has seen
+        the architecture or its function."""
+        arch = self.arch(layers)
+        fp = arch.fingerprint()
+        if known(fp):
+            rejected["duplicate"] += 1
+            return None
+        function = arch.functional_fingerprint()
+        if known(function):
+            rejected["functional duplicate"] += 1
+            return None
+        return fp, function
 
     def arch(self, layers: Sequence[LayerChoice]) -> ArchConfig:
         return self.base.replace(layers=tuple(layers))
@@ -107,30 +126,33 @@ class Evolution:
 
     # ---- proposing ----
     def propose(self, index: int, known: Callable[[str], bool]) -> Proposal:
-        """Proposal number ``index``: an architecture whose fingerprint ``known`` rejects is never returned."""
-        rng = self.rng(index)
+        """Proposal number ``index``. ``known(key)`` says whether a fingerprint or a functional
+        fingerprint was proposed before: an architecture whose structure or function is known is
+        never returned (it is redrawn, and counted in ``Proposal.rejected``)."""
+        rng, rejected = self.rng(index), collections.Counter()
         if self.strategy != "random" and index < self.population_size:
             if index < len(self.seeds):
                 layers = self.seeds[index]
-                fp = self.fingerprint(layers)
-                if not known(fp):
-                    return Proposal(index, layers, fp, None, None, "seed", None, 0)
-            return self._random(index, rng, known)
+                keys = self._unseen(layers, known, rejected)
+                if keys is not None:
+                    return Proposal(index, layers, *keys, None, None, "seed", None, 0, dict(rejected))
+            return self._random(index, rng, known, rejected)
         if self.strategy == "random" or not self.population:
-            return self._random(index, rng, known)
+            return self._random(index, rng, known, rejected)
         for _ in range(_PARENT_TRIES):
-            child = self._mutant(index, rng, self._tournament(rng), known)
+            child = self._mutant(index, rng, self._tournament(rng), known, rejected)
             if child is not None:
                 return child
         log.info("proposal %d: no new mutant of %d parents; drawing a random individual", index, _PARENT_TRIES)
-        return self._random(index, rng, known)
+        return self._random(index, rng, known, rejected)
 
-    def _random(self, index: int, rng: random.Random, known: Callable[[str], bool]) -> Proposal:
+    def _random(self, index: int, rng: random.Random, known: Callable[[str], bool],
+                rejected: collections.Counter) -> Proposal:
         for _ in range(_DEDUP_TRIES):
-            layers = self.space.sample(rng)
-            fp = self.fingerprint(layers)
-            if not known(fp):
-                return Proposal(index, layers, fp, None, None, "random", None, 0)
+            layers = self.space.sample(rng, rejected)
+            keys = self._unseen(layers, known, rejected)
+            if keys is not None:
+                return Proposal(index, layers, *keys, None, None, "random", None, 0, dict(rejected))
         raise SearchExhausted(f"no unseen architecture in {_DEDUP_TRIES} random draws (is the space tiny?)")
 
     def _tournament(self, rng: random.Random) -> Member:
@@ -138,8 +160,8 @@ class Evolution:
         contenders = rng.sample(pool, min(self.sample_size, len(pool)))
         return min(contenders, key=lambda m: m.fitness)
 
-    def _mutant(self, index: int, rng: random.Random, parent: Member,
-                known: Callable[[str], bool]) -> Optional[Proposal]:
+    def _mutant(self, index: int, rng: random.Random, parent: Member, known: Callable[[str], bool],
+                rejected: collections.Counter) -> Optional[Proposal]:
         """A new (unseen) child of ``parent``, or None. An arm that cannot apply, or keeps producing
         architectures already seen, is dropped for this proposal — otherwise an untried arm (UCB
         infinity) whose children are all duplicates would be drawn forever and never get a result."""
@@ -148,14 +170,14 @@ class Evolution:
         while feasible:
             arm = self.priority.sample(rng, feasible)
             try:
-                layers, info = mutate_arch(parent.layers, arm, rng, self.space)
+                layers, info = mutate_arch(parent.layers, arm, rng, self.space, rejected)
             except MutationError:
                 feasible.remove(arm)
                 continue
-            fp = self.fingerprint(layers)
-            if not known(fp):
-                return Proposal(index, layers, fp, parent.fingerprint, arm, info.kind, info.layer,
-                                parent.generation + 1)
+            keys = self._unseen(layers, known, rejected)
+            if keys is not None:
+                return Proposal(index, layers, *keys, parent.fingerprint, arm, info.kind, info.layer,
+                                parent.generation + 1, dict(rejected))
             duplicates[arm] += 1
             if duplicates[arm] >= _DUPLICATE_TRIES:
                 feasible.remove(arm)

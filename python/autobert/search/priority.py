@@ -2,8 +2,12 @@
 
 For arm o with mean reward r_o over the n_o children its mutations produced and N mutations in
 all, ``UCB_o = r_o + c * sqrt(2 ln N / n_o)``; an arm is drawn with probability
-``softmax(UCB / T)``. Arms never tried have an infinite UCB, so they are drawn first (uniformly
-among themselves) — every op is tried once before the scores start to steer.
+``softmax(UCB / T)``. With ``prior_count`` 0 arms never tried have an infinite UCB, so they are
+drawn first (uniformly among themselves) — every arm is tried once before the scores start to
+steer, which with ~30 arms spends the first ~30 mutants of a search on forced exploration. With
+``prior_count`` p > 0 every arm starts with p pseudo-results of reward 0: ``r_o`` is the mean over
+n_o + p results and the bonus uses n_o + p, so an untried arm has the finite, optimistic
+``UCB = c * sqrt(2 ln N / p)`` and an arm that pays off is preferred from its first success.
 
 Reward = parent_loss - child_loss (positive = the child is better). A failed child (NaN/inf,
 exception, over a constraint) gets reward ``-failure_penalty``: it costs an evaluation (or a
@@ -53,7 +57,8 @@ class OpPriority:
     """
 
     def __init__(self, arms: Sequence[str], c: float = 0.1, temperature: float = 0.1,
-                 failure_penalty: float = 1.0, uniform: bool = False, reward_norm: str = "none"):
+                 failure_penalty: float = 1.0, uniform: bool = False, reward_norm: str = "none",
+                 prior_count: float = 0.0):
         if not arms or len(set(arms)) != len(arms):
             raise ValueError(f"arms must be a non-empty list of distinct names, got {list(arms)!r}")
         if c < 0 or temperature <= 0 or failure_penalty < 0:
@@ -61,6 +66,9 @@ class OpPriority:
                              f"{failure_penalty}")
         if reward_norm not in REWARD_NORMS:
             raise ValueError(f"reward_norm must be one of {REWARD_NORMS}, got {reward_norm!r}")
+        if prior_count < 0:
+            raise ValueError(f"prior_count must be >= 0, got {prior_count}")
+        self.prior_count = float(prior_count)
         self.arms, self.reward_norm = tuple(arms), reward_norm
         self.rewards = {a: [] for a in self.arms}  # per arm: (raw reward, failed) in arrival order
         self._n, self._mean, self._m2 = 0, 0.0, 0.0  # Welford over successful rewards
@@ -107,9 +115,11 @@ class OpPriority:
         return std if std > 1e-12 else None
 
     def mean_reward(self, arm: str) -> float:
-        """The arm's mean reward as the UCB uses it (raw, or normalised with reward_norm "std")."""
+        """The arm's mean reward as the UCB uses it (raw, or normalised with reward_norm "std"), over
+        its results and ``prior_count`` pseudo-results of reward 0."""
         if self.reward_norm == "none":
-            return self.stats[arm].mean
+            s = self.stats[arm]
+            return s.total / (s.count + self.prior_count) if s.count else 0.0
         values = self.rewards[arm]
         if not values:
             return 0.0
@@ -120,7 +130,7 @@ class OpPriority:
                 total -= REWARD_CLIP
             elif scale is not None:
                 total += max(-REWARD_CLIP, min(REWARD_CLIP, reward / scale))
-        return total / len(values)
+        return total / (len(values) + self.prior_count)
 
     # ---- scores ----
     def ucb(self) -> dict[str, float]:
@@ -128,10 +138,11 @@ class OpPriority:
         n_all = self.total
         out = {}
         for a, s in self.stats.items():
-            if s.count == 0:
+            n = s.count + self.prior_count
+            if n == 0:
                 out[a] = math.inf
             else:
-                out[a] = self.mean_reward(a) + self.c * math.sqrt(2.0 * math.log(max(n_all, 1)) / s.count)
+                out[a] = self.mean_reward(a) + self.c * math.sqrt(2.0 * math.log(max(n_all, 1)) / n)
         return out
 
     def probabilities(self, feasible: Optional[Iterable[str]] = None) -> dict[str, float]:

@@ -11,12 +11,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import shutil
 from pathlib import Path
 from typing import Callable, Optional
 
-from autobert.graph import AUTOBERT_ZERO, library
+from autobert.graph import library
 from autobert.model.config import ArchConfig, AttentionLayer
-from autobert.model.space import SearchSpace
+from autobert.model.space import SearchSpace, degeneracy
 from autobert.search.config import SearchConfig
 from autobert.search.evolution import Evolution, SearchExhausted
 from autobert.search.executor import make_executor
@@ -25,6 +26,7 @@ from autobert.search.outcome import Outcome
 from autobert.search.priority import OpPriority
 from autobert.search.results import write_results
 from autobert.search.store import SearchStore
+from autobert.train.archs import abz_layers
 
 log = logging.getLogger(__name__)
 
@@ -55,15 +57,16 @@ def base_arch(config: SearchConfig, vocab_size: int) -> ArchConfig:
 
 
 def seed_architectures(config: SearchConfig) -> list[tuple]:
-    """Standard BERT, then every AutoBERT-Zero library graph in all layers."""
+    """The hand-designed starting points: BERT (standard attention everywhere) and the AutoBERT-Zero
+    hybrid (``autobert.train.archs.abz_layers``); the rest of the initial population is random."""
     n = config.model.n_layers
-    return [(AttentionLayer(library[name]),) * n for name in ("standard", *AUTOBERT_ZERO)]
+    return [(AttentionLayer(library["standard"]),) * n, abz_layers(n)]
 
 
 def build_engine(config: SearchConfig, base: ArchConfig) -> Evolution:
     e = config.evolution
     priority = OpPriority(ARMS, c=e.ucb_c, temperature=e.temperature, failure_penalty=e.failure_penalty,
-                          reward_norm=e.reward_norm)
+                          reward_norm=e.reward_norm, prior_count=e.prior_count)
     return Evolution(base, search_space(config), e.strategy, e.population_size, e.sample_size, config.seed,
                      priority, seeds=seed_architectures(config))
 
@@ -155,21 +158,45 @@ def _prepare_evaluator(config: SearchConfig, run_dir: Path, store: SearchStore, 
     return factory, evaluator.base.vocab_size
 
 
+def _share_supernet(source, run_dir: Path, store: SearchStore) -> None:
+    """Start a new run from ``source``'s warmed-up supernet (the same proxy: paired comparisons)."""
+    src = Path(source) / SUPERNET_FILE
+    if not src.is_file():
+        raise FileNotFoundError(f"--supernet-from: {source} has no warmed-up supernet ({SUPERNET_FILE})")
+    dst = run_dir / SUPERNET_FILE
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_suffix(".pt.tmp")
+    shutil.copyfile(src, tmp)
+    tmp.replace(dst)
+    store.set_meta("warmup", {**(_meta(Path(source)) or {}), "copied_from": str(Path(source).resolve())})
+
+
+def _meta(run_dir: Path) -> Optional[dict]:
+    with SearchStore(run_dir / DB_FILE) as store:
+        return store.meta("warmup")
+
+
 def run_search(run_dir, config: Optional[SearchConfig] = None, *, resume: bool = False, budget: Optional[int] = None,
                progress: Optional[Callable[..., None]] = None,
-               evaluator_factory: Optional[Callable[[], Callable]] = None) -> SearchSummary:
+               evaluator_factory: Optional[Callable[[], Callable]] = None, supernet_from=None) -> SearchSummary:
     """Run (or ``resume``) the search in ``run_dir`` until ``budget`` candidates are done.
 
     Args:
         config: the new run's config (ignored on resume: config.json is read).
         budget: overrides the config's budget (e.g. to extend a finished run).
+        supernet_from: a run folder whose warmed-up supernet this new run uses instead of warming up
+            its own (same sizes, data and seed needed: the checkpoint's base architecture is checked).
         progress: called as ``progress(event, **info)`` with events "warmup", "candidate".
         evaluator_factory: replaces the configured evaluator (tests: failing or toy fitness).
     """
     run_dir = Path(run_dir)
     config = _open_run(run_dir, config, resume, budget)
     progress = progress or (lambda event, **info: None)
+    if supernet_from is not None and resume:
+        raise ValueError("supernet_from applies to a new run; a resumed run keeps its own supernet")
     with SearchStore(run_dir / DB_FILE) as store:
+        if supernet_from is not None and not (run_dir / SUPERNET_FILE).exists():
+            _share_supernet(supernet_from, run_dir, store)
         requeued = store.requeue_running()
         if requeued:
             log.info("resume: %d interrupted evaluation(s) will run again", requeued)
@@ -231,8 +258,8 @@ class _Loop:
         arch = self.engine.arch(p.layers)
         self.store.add(p.index, p.fingerprint, arch.to_json(), params=arch.num_parameters("mlm"),
                        flops=arch.flops(self.config.constraints.seq_len), parent=p.parent, op=p.arm, kind=p.kind,
-                       layer=p.layer, generation=p.generation)
-        self.known.add(p.fingerprint)
+                       layer=p.layer, generation=p.generation, function=p.function, rejected=p.rejected)
+        self.known.update((p.fingerprint, p.function))
         self.next_index += 1
         return p.index
 
@@ -240,9 +267,11 @@ class _Loop:
         return self.store.db.execute("SELECT * FROM candidates WHERE id=?", (index,)).fetchone()
 
     def _submit(self, index: int) -> bool:
-        """Start evaluating candidate ``index``; a constraint violation fails it at once instead."""
+        """Start evaluating candidate ``index``; a degenerate layer or a constraint violation fails it at
+        once instead (no evaluation, no budget)."""
         row = self._row(index)
-        reason = self.config.constraints.static_violation(ArchConfig.from_json(row["arch_json"]))
+        arch = ArchConfig.from_json(row["arch_json"])
+        reason = degeneracy(arch.layers) or self.config.constraints.static_violation(arch)
         if reason is not None:
             self._record(index, Outcome("failed", reason=reason))
             return False

@@ -1,7 +1,8 @@
 """``SearchStore``: the run's SQLite database (``search.sqlite``, WAL mode), the record of truth.
 
-One row per proposed candidate. ``id`` is the proposal number; ``fingerprint`` is UNIQUE, so an
-architecture can never be stored (or evaluated) twice. Every change is one transaction, so a
+One row per proposed candidate. ``id`` is the proposal number; ``fingerprint`` and ``function``
+(the functional fingerprint) are UNIQUE, so neither an architecture nor a function can be stored
+(or evaluated) twice. Every change is one transaction, so a
 ``kill -9`` at any point leaves the database at the last committed state: a candidate is
 pending, running (its evaluation was interrupted: re-evaluated on resume) or finished (done /
 failed, kept). ``finish_seq`` numbers finished candidates in the order their results arrived,
@@ -26,8 +27,8 @@ CREATE TABLE IF NOT EXISTS candidates (
     params INTEGER,                          -- parameters incl. MLM head
     flops INTEGER,                           -- backbone forward FLOPs at the constraint seq_len
     parent TEXT,                             -- parent fingerprint
-    op TEXT,                                 -- mutation arm (op or flip/kernel/delete/rewire)
-    kind TEXT,                               -- seed | random | insert | replace | delete | rewire | flip | kernel
+    op TEXT,                                 -- mutation arm (op, delete/rewire, to_conv/to_attention/kernel)
+    kind TEXT,                               -- seed | random | insert | replace | delete | rewire | to_conv | to_attention | kernel
     layer INTEGER,                           -- layer the mutation changed
     generation INTEGER NOT NULL DEFAULT 0,
     reward REAL,                             -- parent fitness - fitness (or -penalty when failed)
@@ -41,6 +42,13 @@ CREATE TABLE IF NOT EXISTS candidates (
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+# Columns added after the first schema: (name, declaration). A database made before them gets them
+# on open (NULL for the old rows), so old runs still resume and report.
+_ADDED_COLUMNS = (
+    ("function", "TEXT"),  # functional fingerprint (ArchConfig.functional_fingerprint)
+    ("rejected_json", "TEXT"),  # draws redrawn while proposing this candidate, by reason
+)
+_INDEXES = "CREATE UNIQUE INDEX IF NOT EXISTS candidates_function ON candidates(function);"
 
 
 class SearchStore:
@@ -54,6 +62,11 @@ class SearchStore:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")  # a committed result survives even a power cut
         self.db.executescript(_SCHEMA)
+        columns = {r[1] for r in self.db.execute("PRAGMA table_info(candidates)")}
+        for name, decl in _ADDED_COLUMNS:
+            if name not in columns:
+                self.db.execute(f"ALTER TABLE candidates ADD COLUMN {name} {decl}")
+        self.db.executescript(_INDEXES)
 
     def close(self) -> None:
         self.db.close()
@@ -70,13 +83,16 @@ class SearchStore:
     # ---- writes ----
     def add(self, index: int, fingerprint: str, arch_json: str, *, params: int, flops: int,
             parent: Optional[str] = None, op: Optional[str] = None, kind: str = "seed",
-            layer: Optional[int] = None, generation: int = 0) -> None:
-        """Insert a pending candidate (sqlite3.IntegrityError if the fingerprint or id exists)."""
+            layer: Optional[int] = None, generation: int = 0, function: Optional[str] = None,
+            rejected: Optional[dict] = None) -> None:
+        """Insert a pending candidate (sqlite3.IntegrityError if the fingerprint, function or id exists)."""
         with self._tx():
             self.db.execute(
                 "INSERT INTO candidates (id, fingerprint, arch_json, status, params, flops, parent, op, kind, layer,"
-                " generation, created_at) VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?)",
-                (index, fingerprint, arch_json, params, flops, parent, op, kind, layer, generation, time.time()))
+                " generation, created_at, function, rejected_json) VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?,"
+                " ?, ?)",
+                (index, fingerprint, arch_json, params, flops, parent, op, kind, layer, generation, time.time(),
+                 function, json.dumps(rejected or {}, sort_keys=True)))
 
     def start(self, index: int) -> None:
         with self._tx():
@@ -121,7 +137,17 @@ class SearchStore:
         return self.db.execute("SELECT COALESCE(MAX(id), -1) + 1 FROM candidates").fetchone()[0]
 
     def fingerprints(self) -> set[str]:
-        return {r[0] for r in self.db.execute("SELECT fingerprint FROM candidates")}
+        """Every stored fingerprint and functional fingerprint (what a new proposal must not repeat)."""
+        rows = self.db.execute("SELECT fingerprint, function FROM candidates").fetchall()
+        return {r[0] for r in rows} | {r[1] for r in rows if r[1] is not None}
+
+    def rejected_totals(self) -> dict:
+        """Draws redrawn while proposing, summed over the run, by reason."""
+        totals: dict = {}
+        for (doc,) in self.db.execute("SELECT rejected_json FROM candidates WHERE rejected_json IS NOT NULL"):
+            for reason, n in json.loads(doc).items():
+                totals[reason] = totals.get(reason, 0) + n
+        return totals
 
     def pending(self) -> list[sqlite3.Row]:
         return self.db.execute("SELECT * FROM candidates WHERE status='pending' ORDER BY id").fetchall()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from autobert.graph import library
+from autobert.graph import library, live_inputs
 from autobert.model.attention import INPUTS, GraphAttention
 from autobert.model.block import Block
 from autobert.model.config import ArchConfig, AttentionLayer, ConvLayer, LayerChoice
@@ -57,7 +57,7 @@ class SuperBlock(Block):
         masks = {p: torch.zeros_like(p, dtype=torch.bool) for p in (*self.attention.parameters(),
                                                                      *self.conv.parameters())}
         if isinstance(self.active, AttentionLayer):
-            used = [f"{n.lower()}_proj" for n in self.active.graph.inputs_used] + ["out_proj"]
+            used = [f"{n.lower()}_proj" for n in live_inputs(self.active.graph)] + ["out_proj"]
             for name in used:
                 for p in getattr(self.attention, name).parameters():
                     masks[p].fill_(True)

@@ -1,0 +1,79 @@
+"""``autobert compare`` end to end on the toy corpus: models at equal parameters, cached, a table."""
+import json
+
+import pytest
+
+from conftest import TINY_MLM
+from autobert.cli import main
+from autobert.search import SearchConfig, run_search
+from autobert.search.compare import PARAM_TOLERANCE, run_compare
+from autobert.search.standalone import StandaloneConfig
+from autobert.search.stats import mean_ci, paired_ci
+
+
+@pytest.fixture(scope="module")
+def two_runs(tiny_corpus, tmp_path_factory):
+    corpus, vocab = tiny_corpus
+    root = tmp_path_factory.mktemp("runs")
+    for seed in (0, 1):
+        run_search(root / f"s{seed}", SearchConfig.preset("tiny", corpus=corpus, vocab=vocab, budget=4, seed=seed,
+                                                          **TINY_MLM))
+    return [root / "s0", root / "s1"]
+
+
+def test_compare_end_to_end(two_runs, tiny_corpus, tmp_path, capsys):
+    corpus, vocab = tiny_corpus
+    out = tmp_path / "cmp"
+    argv = ["compare", *map(str, two_runs), "--corpus", corpus, "--vocab", vocab, "--out", str(out),
+            "--seeds", "0", "1", "--steps", "12", "--eval-every", "6", "--eval-blocks", "8", "--no-progress"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "| searched - bert |" in printed and "learning curves" in printed
+    summary = json.loads((out / "comparison.json").read_text())
+    names = set(summary["models"])
+    assert names == {"bert", "autobert-zero", "searched/s0", "searched/s1", "random/s0", "random/s1"}
+    bert = summary["models"]["bert"]["parameters"]
+    for name, row in summary["models"].items():
+        assert abs(row["parameters"] - bert) <= PARAM_TOLERANCE * bert, name
+        assert set(row["per_seed"]) == {"0", "1"} and len(row["curve"]) == 2  # steps 6 and 12
+    assert set(summary["differences"]) >= {"searched - bert", "searched - autobert-zero", "searched - random"}
+    # the random baseline searched as many candidates as each run, on that run's supernet
+    assert summary["setup"]["random_budget"] == {"s0": 4, "s1": 4}
+    assert (out / "random" / "s0" / "search.sqlite").is_file() and (out / "learning_curves.png").stat().st_size
+    from autobert.search import SearchStore
+    with SearchStore(out / "random" / "s0" / "search.sqlite") as store:  # scored on the run's own supernet
+        assert store.meta("warmup")["copied_from"] == str(two_runs[0].resolve())
+    assert "| bert |" in (out / "comparison.md").read_text()
+
+
+def test_compare_reuses_finished_trainings(two_runs, tiny_corpus, tmp_path, monkeypatch):
+    corpus, vocab = tiny_corpus
+    cfg = StandaloneConfig(steps=6, eval_every=3, eval_blocks=8)
+    first = run_compare(two_runs[:1], corpus, vocab, tmp_path, seeds=[0], config=cfg, random_search=False)
+    import autobert.search.compare as compare
+
+    def fail(*args, **kwargs):
+        raise AssertionError("a finished training ran again")
+    monkeypatch.setattr(compare, "train_standalone", fail)
+    again = run_compare(two_runs[:1], corpus, vocab, tmp_path, seeds=[0], config=cfg, random_search=False)
+    assert again["models"] == first["models"]
+
+
+def test_compare_rejects_bad_input(two_runs, tiny_corpus, tmp_path, capsys):
+    corpus, vocab = tiny_corpus
+    assert main(["compare", str(tmp_path / "nope"), "--corpus", corpus, "--vocab", vocab, "--out",
+                 str(tmp_path / "o"), "--no-progress"]) == 2
+    assert "not a search run folder" in capsys.readouterr().err
+    assert main(["compare", str(two_runs[0]), "--corpus", str(tmp_path / "missing.txt"), "--vocab", vocab,
+                 "--out", str(tmp_path / "o"), "--no-progress"]) == 2
+    assert "compare corpus not found" in capsys.readouterr().err
+    assert main(["compare", str(two_runs[0]), "--corpus", corpus, "--vocab", vocab, "--out", str(tmp_path / "o"),
+                 "--steps", "0", "--no-progress"]) == 2
+    assert "StandaloneConfig.steps" in capsys.readouterr().err
+
+
+def test_confidence_intervals():
+    assert mean_ci([1.0, 2.0, 3.0])["ci"] == pytest.approx([2 - 4.303 / 3 ** 0.5, 2 + 4.303 / 3 ** 0.5])
+    d = paired_ci([1.0, 1.1, 0.9], [2.0, 2.05, 1.95])  # consistently lower
+    assert d["mean"] == pytest.approx(-1.0) and d["excludes_zero"]
+    assert not paired_ci([1.0, 2.0], [1.5, 1.5])["excludes_zero"]
