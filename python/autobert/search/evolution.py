@@ -24,7 +24,8 @@ from typing import Callable, Optional, Sequence
 
 from autobert.model.config import ArchConfig, LayerChoice
 from autobert.model.space import SearchSpace
-from autobert.search.mutation import ARMS, MutationError, feasible_arms, mutate_arch
+from autobert.search.mutation import MutationError, feasible_arms, mutate_arch
+from autobert.search.hierarchy import HierarchicalPriority
 from autobert.search.priority import OpPriority
 
 log = logging.getLogger(__name__)
@@ -77,12 +78,13 @@ class Evolution:
         strategy: one of STRATEGIES.
         population_size: P, the aging population's size (and the number of initial individuals).
         sample_size: S, tournament size.
-        priority: operation priority (a uniform one is made for ``evolution``).
+        priority: operation priority, flat (``OpPriority``) or two-level (``HierarchicalPriority``, the
+            default); ``evolution`` makes it uniform.
         seeds: architectures (layer tuples) placed first in the initial population.
     """
 
     def __init__(self, base: ArchConfig, space: SearchSpace, strategy: str = "opnas", population_size: int = 16,
-                 sample_size: int = 4, seed: int = 0, priority: Optional[OpPriority] = None,
+                 sample_size: int = 4, seed: int = 0, priority: "Optional[OpPriority | HierarchicalPriority]" = None,
                  seeds: Sequence[Layers] = ()):
         if strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
@@ -90,7 +92,7 @@ class Evolution:
             raise ValueError(f"need population_size >= 1 and sample_size >= 1, got {population_size}, {sample_size}")
         self.base, self.space, self.strategy, self.seed = base, space, strategy, seed
         self.population_size, self.sample_size = population_size, sample_size
-        self.priority = priority or OpPriority(ARMS)
+        self.priority = priority or HierarchicalPriority()
         if strategy == "evolution":
             self.priority.uniform = True
         self.seeds = [tuple(s) for s in seeds]

@@ -21,9 +21,8 @@ from autobert.model.space import SearchSpace, degeneracy
 from autobert.search.config import SearchConfig
 from autobert.search.evolution import Evolution, SearchExhausted
 from autobert.search.executor import make_executor
-from autobert.search.mutation import ARMS
 from autobert.search.outcome import Outcome
-from autobert.search.priority import OpPriority
+from autobert.search.hierarchy import HierarchicalPriority
 from autobert.search.results import write_results
 from autobert.search.store import SearchStore
 from autobert.train.archs import abz_layers
@@ -65,8 +64,8 @@ def seed_architectures(config: SearchConfig) -> list[tuple]:
 
 def build_engine(config: SearchConfig, base: ArchConfig) -> Evolution:
     e = config.evolution
-    priority = OpPriority(ARMS, c=e.ucb_c, temperature=e.temperature, failure_penalty=e.failure_penalty,
-                          reward_norm=e.reward_norm, prior_count=e.prior_count)
+    priority = HierarchicalPriority(c=e.ucb_c, temperature=e.temperature, failure_penalty=e.failure_penalty,
+                                    reward_norm=e.reward_norm, prior_count=e.prior_count)
     return Evolution(base, search_space(config), e.strategy, e.population_size, e.sample_size, config.seed,
                      priority, seeds=seed_architectures(config))
 
