@@ -2,11 +2,13 @@
 
 Projections are allocated only for the inputs the graph reads (``Graph.inputs_used``): a graph
 that never reads V has no W_V. The per-head computation is ``autobert.fusion.fused_attention``,
-the one entry point that becomes the fused kernels without an API change.
+the one entry point that becomes the fused kernels without an API change; ``attend`` may be set
+per module to another function of the same signature (the Hugging Face models set the graph's
+eager reference for ``attn_implementation="eager"``).
 """
 from __future__ import annotations
 
-from typing import Iterable, Optional
+from typing import Callable, Iterable, Optional
 
 import torch
 from torch import nn
@@ -26,6 +28,9 @@ class GraphAttention(nn.Module):
         projections: which of "Q", "K", "V" get a projection; default ``graph.inputs_used``. The supernet
             allocates all three so any graph can be activated (``set_graph``).
     """
+
+    #: (graph, q, k, v, key_padding_mask) -> (B, H, N, d); an instance attribute overrides it.
+    attend: Callable = staticmethod(fused_attention)
 
     def __init__(self, hidden: int, heads: int, graph: Graph, projections: Optional[Iterable[str]] = None):
         super().__init__()
@@ -67,7 +72,7 @@ class GraphAttention(nn.Module):
         # for it, so its projection is not computed.
         stand_in = next(iter(heads.values()))
         q, k, v = (heads.get(name, stand_in) for name in INPUTS)
-        out = fused_attention(self.graph, q, k, v, key_padding_mask)  # (B, H, N, d)
+        out = self.attend(self.graph, q, k, v, key_padding_mask)  # (B, H, N, d)
         b, _, n, _ = out.shape
         return self.out_proj(out.transpose(1, 2).reshape(b, n, self.hidden))  # (B, N, hidden)
 
