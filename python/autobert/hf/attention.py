@@ -60,7 +60,7 @@ def graph_attention_forward(module: nn.Module, query: torch.Tensor, key: torch.T
     if dropout and module.training:
         _warn_dropout(module, dropout)
     b, _, n, _ = query.shape
-    mask = to_key_padding(attention_mask, b, n, describe_module(module))
+    mask = to_key_padding(attention_mask, b, n, module)
     out = fused_attention(graph_of(module), query, key, value, mask)  # (B, H, N, d)
     return out.transpose(1, 2).contiguous(), None  # (B, N, H, d), as transformers' implementations return
 
@@ -84,8 +84,8 @@ def _check_call(module, query, key, value, scaling, is_causal, kwargs) -> None:
         raise AttentionNotSupported(describe_module(module), f"query/key/value of shapes {shapes} "
                                                              "(a graph needs one (N, d) for all three)")
     if scaling is not None and not math.isclose(scaling * math.sqrt(d), 1.0, rel_tol=1e-6):
-        raise AttentionNotSupported(describe_module(module), f"scores scaled by {scaling:g}; the graphs' scale op "
-                                                    f"divides by sqrt(d) = {math.sqrt(d):g}")
+        raise AttentionNotSupported(describe_module(module), f"scores scaled by {scaling:g}; the graphs' scale "
+                                                             f"op divides by sqrt(d) = {math.sqrt(d):g}")
 
 
 def _warn_dropout(module: nn.Module, p: float) -> None:

@@ -17,7 +17,9 @@ import torch
 from transformers.masking_utils import bidirectional_mask_function, prepare_padding_mask, sdpa_mask
 from transformers.utils.import_utils import is_tracing
 
-from autobert.hf.errors import AttentionNotSupported
+from torch import nn
+
+from autobert.hf.errors import AttentionNotSupported, describe_module
 
 # An additive mask value at or below this is "masked": exp(-1000) underflows to 0 in every float dtype.
 MASKED_BELOW = -1e3
@@ -38,22 +40,24 @@ def key_padding_mask_interface(batch_size: int, q_length: int, kv_length: int, q
                      use_vmap=kwargs.get("use_vmap", False), device=kwargs.get("device", "cpu"))
 
 
-def to_key_padding(mask, batch: int, n_keys: int, where: str) -> Optional[torch.Tensor]:
+def to_key_padding(mask, batch: int, n_keys: int, module: nn.Module) -> Optional[torch.Tensor]:
     """mask: None, (B, N) bool or 0/1, or (B, 1|H, Q|1, N) bool / additive -> (B, N) bool (True = real) or None.
 
-    AttentionNotSupported (naming ``where``) for a mask that varies with the query position or
-    carries a bias; ValueError for one that does not fit the batch.
+    AttentionNotSupported (naming the model of the attention ``module``) for a mask that varies
+    with the query position or carries a bias; ValueError for one that does not fit the batch.
     """
     if mask is None:
         return None
     if not isinstance(mask, torch.Tensor):
-        raise AttentionNotSupported(where, f"a {type(mask).__name__} attention mask (flex attention's block mask?)")
+        raise AttentionNotSupported(describe_module(module), f"a {type(mask).__name__} attention mask "
+                                                             "(flex attention's block mask?)")
+    if mask.dtype == torch.bool and tuple(mask.shape) == (batch, n_keys):
+        return mask  # ours: already the key padding mask
+    where = describe_module(module)
     if mask.dim() not in (2, 4) or mask.shape[-1] != n_keys or mask.shape[0] not in (1, batch):
         raise ValueError(f"{where}: attention mask of shape {tuple(mask.shape)} does not fit batch {batch} "
                          f"and {n_keys} keys; expected (B, N) or (B, H, Q, N)")
-    if mask.dim() == 2 and mask.dtype == torch.bool:
-        return mask.expand(batch, n_keys)  # ours: already the key padding mask
-    attend = _attend(mask, where)
+    attend = _attend(mask, where)  # (B|1, N) or (B|1, H, Q, N) bool
     if attend.dim() == 2:
         return attend.expand(batch, n_keys)
     full = attend.reshape(attend.shape[0], -1, n_keys)  # (B, H*Q, N)
