@@ -21,7 +21,6 @@ from autobert.model.span_conv import DynamicSpanConv
 from autobert.model.weighted_attention import WeightedMultiplicativeAttention
 from autobert.model.heads import (ForMaskedLM, ForSequenceClassification, MaskedLMOutput,
                                   SequenceClassifierOutput)
-from autobert.model.hf_patch import AttentionPatch, GraphSelfAttention, patch_attention
 from autobert.model.presets import PRESETS, autobert_zero_base, bert_base, tiny
 from autobert.model.pretrained import CheckpointError, CheckpointNotFoundError, from_pretrained, save_pretrained
 from autobert.model.space import SearchSpace
@@ -34,4 +33,4 @@ __all__ = ["ArchConfig", "AttentionLayer", "ConvLayer", "LayerChoice", "layer_fr
            "Embeddings", "GraphAttention", "LightConv", "FeedForward", "Block", "Backbone",
            "ForMaskedLM", "ForSequenceClassification", "MaskedLMOutput", "SequenceClassifierOutput",
            "save_pretrained", "from_pretrained", "CheckpointError", "CheckpointNotFoundError",
-           "SearchSpace", "patch_attention", "AttentionPatch", "GraphSelfAttention"]
+           "SearchSpace"]

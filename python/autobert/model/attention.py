@@ -2,12 +2,14 @@
 
 Projections are allocated only for the inputs that influence the graph's output
 (``autobert.graph.live_inputs``): a graph that never reads V has no W_V, and neither has one that
-reads V only where it cannot matter (``mul(Q, div(V, V))``). The per-head computation is ``autobert.fusion.fused_attention``,
-the one entry point that becomes the fused kernels without an API change.
+reads V only where it cannot matter (``mul(Q, div(V, V))``). The per-head computation is
+``autobert.fusion.fused_attention``, the one entry point that becomes the fused kernels without an
+API change; ``attend`` may be set per module to another function of the same signature (the
+Hugging Face models set the graph's eager reference for ``attn_implementation="eager"``).
 """
 from __future__ import annotations
 
-from typing import Iterable, Optional
+from typing import Callable, Iterable, Optional
 
 import torch
 from torch import nn
@@ -27,6 +29,9 @@ class GraphAttention(nn.Module):
         projections: which of "Q", "K", "V" get a projection; default ``live_inputs(graph)``. The supernet
             allocates all three so any graph can be activated (``set_graph``).
     """
+
+    #: (graph, q, k, v, key_padding_mask) -> (B, H, N, d); an instance attribute overrides it.
+    attend: Callable = staticmethod(fused_attention)
 
     def __init__(self, hidden: int, heads: int, graph: Graph, projections: Optional[Iterable[str]] = None):
         super().__init__()
@@ -59,6 +64,7 @@ class GraphAttention(nn.Module):
             raise ValueError(f"graph {graph.to_expr()} reads {sorted(missing)}, which this layer has no "
                              f"projection for (it has {sorted(self.projections)})")
         self.graph = graph
+        self.live = tuple(name for name in INPUTS if name in live)  # fixed per graph: nothing to trace per call
 
     def _split(self, proj: nn.Linear, x: torch.Tensor) -> torch.Tensor:
         """(B, N, hidden) -> (B, H, N, d)."""
@@ -66,13 +72,12 @@ class GraphAttention(nn.Module):
         return proj(x).view(b, n, self.heads, -1).transpose(1, 2)  # (B, H, N, d)
 
     def forward(self, x: torch.Tensor, key_padding_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
-        used = live_inputs(self.graph)
-        heads = {name: self._split(getattr(self, f"{name.lower()}_proj"), x) for name in INPUTS if name in used}
+        heads = {name: self._split(getattr(self, f"{name.lower()}_proj"), x) for name in self.live}
         # An input that cannot influence the output is never needed: any tensor of the right shape
         # stands in for it, so its projection is not computed.
         stand_in = next(iter(heads.values()))
         q, k, v = (heads.get(name, stand_in) for name in INPUTS)
-        out = fused_attention(self.graph, q, k, v, key_padding_mask)  # (B, H, N, d)
+        out = self.attend(self.graph, q, k, v, key_padding_mask)  # (B, H, N, d)
         b, _, n, _ = out.shape
         return self.out_proj(out.transpose(1, 2).reshape(b, n, self.hidden))  # (B, N, hidden)
 

@@ -34,7 +34,10 @@ def key_padding_mask(input_ids: torch.Tensor, attention_mask: Optional[torch.Ten
         raise ValueError(f"attention_mask must have the shape of input_ids {tuple(input_ids.shape)}, "
                          f"got {tuple(attention_mask.shape)}")
     mask = attention_mask if attention_mask.dtype == torch.bool else attention_mask != 0
-    # No mask at all is cheaper for every mixer and means the same thing.
+    # No mask at all is cheaper for every mixer and means the same thing; under torch.compile the
+    # mask is kept, as looking at its values would break the graph.
+    if torch.compiler.is_compiling():
+        return mask
     return None if bool(mask.all()) else mask
 
 

@@ -64,10 +64,20 @@ class ForMaskedLM(_PretrainedMixin, nn.Module):
                 token_type_ids: Optional[torch.Tensor] = None,
                 labels: Optional[torch.Tensor] = None) -> MaskedLMOutput:
         h = self.backbone(input_ids, attention_mask, token_type_ids)  # (B, N, hidden)
-        h = self.transform_norm(F.gelu(self.transform(h)))
-        logits = F.linear(h, self.backbone.embeddings.word.weight, self.decoder_bias)  # (B, N, vocab)
+        logits = mlm_logits(self, h, self.backbone.embeddings.word.weight)  # (B, N, vocab)
         loss = None if labels is None else mlm_loss(logits, labels)
         return MaskedLMOutput(logits=logits, loss=loss)
+
+
+def mlm_logits(head: nn.Module, h: torch.Tensor, word_weight: torch.Tensor) -> torch.Tensor:
+    """h (B, N, hidden) -> (B, N, vocab) through ``head.transform``, ``head.transform_norm`` and the
+    decoder tied to ``word_weight`` (vocab, hidden) with ``head.decoder_bias``.
+
+    A function of the head's modules, so every model class with these parameter names (the
+    Hugging Face ones too) computes the same logits.
+    """
+    h = head.transform_norm(F.gelu(head.transform(h)))
+    return F.linear(h, word_weight, head.decoder_bias)
 
 
 def mlm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -106,15 +116,24 @@ class ForSequenceClassification(_PretrainedMixin, nn.Module):
                 token_type_ids: Optional[torch.Tensor] = None,
                 labels: Optional[torch.Tensor] = None) -> SequenceClassifierOutput:
         h = self.backbone(input_ids, attention_mask, token_type_ids)  # (B, N, hidden)
-        pooled = torch.tanh(self.pooler(h[:, 0]))  # (B, hidden)
-        logits = self.classifier(self.dropout(pooled))  # (B, num_labels)
-        loss = None
-        if labels is not None:
-            if self.num_labels == 1:
-                loss = F.mse_loss(logits.squeeze(-1), labels.to(logits.dtype).reshape(-1))
-            else:
-                loss = F.cross_entropy(logits, labels.reshape(-1).long())
+        logits = classifier_logits(self, h)  # (B, num_labels)
+        loss = None if labels is None else classification_loss(logits, labels)
         return SequenceClassifierOutput(logits=logits, loss=loss)
+
+
+def classifier_logits(head: nn.Module, h: torch.Tensor) -> torch.Tensor:
+    """h (B, N, hidden) -> (B, num_labels): the first token through ``head.pooler`` + tanh,
+    ``head.dropout`` and ``head.classifier`` (like ``mlm_logits``, shared by every model class)."""
+    pooled = torch.tanh(head.pooler(h[:, 0]))  # (B, hidden)
+    return head.classifier(head.dropout(pooled))
+
+
+def classification_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """logits (B, num_labels), labels (B,) -> scalar: MSE against float labels when num_labels == 1
+    (regression), else cross-entropy against long labels."""
+    if logits.shape[-1] == 1:
+        return F.mse_loss(logits.squeeze(-1), labels.to(logits.dtype).reshape(-1))
+    return F.cross_entropy(logits, labels.reshape(-1).long())
 
 
 HEADS = {"masked_lm": ForMaskedLM, "sequence_classification": ForSequenceClassification}

@@ -58,15 +58,21 @@ def _atomic_write(path: Path, write) -> None:
     os.replace(tmp, path)
 
 
-def save_pretrained(model: nn.Module, directory: "str | os.PathLike") -> None:
-    """Write ``model`` (a ForMaskedLM or ForSequenceClassification) to ``directory``."""
+def write_weights(state: dict[str, torch.Tensor], path: "str | os.PathLike") -> None:
+    """Write ``state`` as safetensors to ``path`` (atomically), with the sha256 of its tensors in the header."""
     from safetensors.torch import save_file
 
+    state = {k: v.detach().cpu().contiguous() for k, v in state.items()}
+    meta = {"format": "pt", _DIGEST_KEY: tensor_digest(state)}
+    _atomic_write(Path(path), lambda p: save_file(state, str(p), metadata=meta))
+
+
+def save_pretrained(model: nn.Module, directory: "str | os.PathLike") -> None:
+    """Write ``model`` (a ForMaskedLM or ForSequenceClassification) to ``directory``."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    meta = {"format": "pt", _DIGEST_KEY: tensor_digest(state)}
-    _atomic_write(directory / WEIGHTS_NAME, lambda p: save_file(state, str(p), metadata=meta))
+    state = model.state_dict()
+    write_weights(state, directory / WEIGHTS_NAME)
     doc = {"format": FORMAT, "format_version": FORMAT_VERSION, "model_type": "autobert",
            "architecture": model.config.to_dict(), "head": model.head_config()}
     text = json.dumps(doc, indent=2, sort_keys=True) + "\n"
@@ -123,10 +129,23 @@ def _check_state(path: Path, state: dict, meta: dict, expected: dict) -> None:
                                         f"config.json needs {tuple(expected[name].shape)}")
         if not t.is_floating_point():
             raise CheckpointError(path, f"tensor {name!r} has dtype {t.dtype}; expected a floating-point tensor")
+    _check_digest(path, state, meta)
+
+
+def _check_digest(path: Path, state: dict, meta: dict) -> None:
     digest = meta.get(_DIGEST_KEY)
     if digest is not None and digest != tensor_digest(state):
         raise CheckpointError(path, "tensor data does not match the sha256 recorded in its header "
                                     "(the file was modified or corrupted)")
+
+
+def verify_weights(path: "str | os.PathLike") -> dict[str, torch.Tensor]:
+    """Read a safetensors file and check it against the sha256 in its header (when recorded);
+    returns its tensors. CheckpointError when it is unreadable or was modified."""
+    path = Path(path)
+    state, meta = _read_weights(path)
+    _check_digest(path, state, meta)
+    return state
 
 
 def _few(names: list[str], k: int = 5) -> str:
