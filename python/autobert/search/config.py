@@ -276,8 +276,11 @@ PRESETS: dict[str, dict] = {
     # trains 100 steps from the inherited weights: with 30% conv draws and 20 child steps the proxy
     # ranked 10 conv-containing architectures against their stand-alone losses (2000 steps) at Kendall
     # tau 0.18; with these settings at 0.76 (docs/search.md). A candidate then takes ~3 s.
-    "tiny": {"budget": 60, "evolution": {"conv_prob": 0.5},
-             "biws": {"threads": 1, "warmup_steps": 2000, "child_steps": 100}},
+    # Kernels 3, 5, 7 on 64-token blocks: stand-alone, wider kernels train slower (4 x k: 5.67, 5.70,
+    # 5.77, 5.82 for k = 3, 5, 9, 15), which a child that inherits trained taps cannot show (the
+    # proxy ranked a k = 15 layer among its best).
+    "tiny": {"budget": 60, "evolution": {"conv_prob": 0.5, "kernel_sizes": [3, 5, 7]},
+             "biws": {"threads": 1, "warmup_steps": 2000, "child_steps": 100, "eval_blocks": 512}},
     # A GPU-sized proxy: BERT-small widths, longer warm-up and child training.
     "small": {"budget": 200, "model": {"n_layers": 4, "hidden": 256, "heads": 4, "ffn": 1024,
                                         "max_positions": 128},
