@@ -2,12 +2,14 @@
 import json
 
 import pytest
+import torch
 
 from conftest import TINY_MLM
 from autobert.cli import main
 from autobert.search import SearchConfig, run_search
 from autobert.search.compare import PARAM_TOLERANCE, run_compare
-from autobert.search.standalone import StandaloneConfig
+from autobert.search.finalists import FinalistConfig, selection_data
+from autobert.search.standalone import MLMBlocks, StandaloneConfig
 from autobert.search.stats import mean_ci, paired_ci
 
 
@@ -25,7 +27,8 @@ def test_compare_end_to_end(two_runs, tiny_corpus, tmp_path, capsys):
     corpus, vocab = tiny_corpus
     out = tmp_path / "cmp"
     argv = ["compare", *map(str, two_runs), "--corpus", corpus, "--vocab", vocab, "--out", str(out),
-            "--seeds", "0", "1", "--steps", "12", "--eval-every", "6", "--eval-blocks", "8", "--no-progress"]
+            "--seeds", "0", "1", "--steps", "12", "--eval-every", "6", "--eval-blocks", "8", "--no-progress",
+            "--finalists", "2", "--finalist-steps", "5"]
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert "| searched - bert |" in printed and "learning curves" in printed
@@ -44,19 +47,41 @@ def test_compare_end_to_end(two_runs, tiny_corpus, tmp_path, capsys):
     with SearchStore(out / "random" / "s0" / "search.sqlite") as store:  # scored on the run's own supernet
         assert store.meta("warmup")["copied_from"] == str(two_runs[0].resolve())
     assert "| bert |" in (out / "comparison.md").read_text()
+    # final selection: each answer is the finalist with the lowest from-scratch loss
+    selection = summary["setup"]["final_selection"]
+    assert set(selection) == {"searched/s0", "searched/s1", "random/s0", "random/s1"}
+    for name, table in selection.items():
+        assert [row["rank"] for row in table] == [0, 1]
+        chosen = [row for row in table if row.get("selected")]
+        assert len(chosen) == 1 and chosen[0]["loss"] == min(row["loss"] for row in table), name
+    assert summary["setup"]["finalists"] == {"k": 2, "steps": 5, "seed": 0}
 
 
 def test_compare_reuses_finished_trainings(two_runs, tiny_corpus, tmp_path, monkeypatch):
     corpus, vocab = tiny_corpus
     cfg = StandaloneConfig(steps=6, eval_every=3, eval_blocks=8)
-    first = run_compare(two_runs[:1], corpus, vocab, tmp_path, seeds=[0], config=cfg, random_search=False)
+    picks = FinalistConfig(k=2, steps=4)
+    first = run_compare(two_runs[:1], corpus, vocab, tmp_path, seeds=[0], config=cfg, random_search=False,
+                        finalists=picks)
     import autobert.search.compare as compare
+    import autobert.search.finalists as finalists
 
     def fail(*args, **kwargs):
         raise AssertionError("a finished training ran again")
     monkeypatch.setattr(compare, "train_standalone", fail)
-    again = run_compare(two_runs[:1], corpus, vocab, tmp_path, seeds=[0], config=cfg, random_search=False)
+    monkeypatch.setattr(finalists, "train_standalone", fail)
+    again = run_compare(two_runs[:1], corpus, vocab, tmp_path, seeds=[0], config=cfg, random_search=False,
+                        finalists=picks)
     assert again["models"] == first["models"]
+
+
+def test_final_selection_never_reads_the_scored_text():
+    train, heldout = torch.arange(400).reshape(100, 4), torch.full((10, 4), -1)
+    data = selection_data(MLMBlocks(train, heldout, masking=None))
+    assert len(data.train) + len(data.heldout) == 100 and bool((data.heldout >= 0).all())
+    assert not set(data.train[:, 0].tolist()) & set(data.heldout[:, 0].tolist())
+    with pytest.raises(ValueError, match="FinalistConfig.k"):
+        FinalistConfig(k=0)
 
 
 def test_compare_rejects_bad_input(two_runs, tiny_corpus, tmp_path, capsys):

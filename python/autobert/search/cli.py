@@ -69,6 +69,9 @@ def add_commands(sub) -> None:
     c.add_argument("--eval-every", type=int, help="held-out evaluation interval (default 250)")
     c.add_argument("--eval-blocks", type=int, help="held-out blocks scored (default 512)")
     c.add_argument("--no-random", action="store_true", help="leave out the random-search baseline")
+    c.add_argument("--finalists", type=int, metavar="K",
+                   help="re-rank each run's best K by proxy with a short training from scratch (default 3; 1: off)")
+    c.add_argument("--finalist-steps", type=int, metavar="S", help="steps of that training (default 500)")
     c.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     c.add_argument("--no-progress", action="store_true")
     c.set_defaults(func=_compare)
@@ -203,6 +206,7 @@ def _compare(args) -> int:
     import torch
 
     from autobert.search.compare import run_compare
+    from autobert.search.finalists import FinalistConfig
     from autobert.search.standalone import StandaloneConfig
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.threads:
@@ -212,8 +216,11 @@ def _compare(args) -> int:
     progress = _Progress(args.no_progress)
     try:
         config = StandaloneConfig(**{k: v for k, v in fields.items() if v is not None})
+        picks = {"k": args.finalists, "steps": args.finalist_steps}
+        finalists = FinalistConfig(**{k: v for k, v in picks.items() if v is not None})
         summary = run_compare(args.runs, args.corpus, args.vocab, args.out, seeds=args.seeds, config=config,
-                              eval_corpus=args.eval_corpus, random_search=not args.no_random, progress=progress)
+                              eval_corpus=args.eval_corpus, random_search=not args.no_random, finalists=finalists,
+                              progress=progress)
     except (ValueError, FileNotFoundError) as e:
         progress.close()
         print(f"error: {e}", file=sys.stderr)

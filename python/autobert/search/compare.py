@@ -4,10 +4,11 @@ For the given search runs (all of one preset size), every model is trained stand
 scratch at the search preset's own size (``train_standalone``: equal steps, equal data, the same
 batches and masks per seed) and scored on held-out text:
 
-- ``searched/<run>``: the run's best architecture;
-- ``random/<run>``: the best of as many random architectures as the run evaluated, chosen by the
+- ``searched/<run>``: the run's answer: of its best ``FinalistConfig.k`` architectures by proxy, the
+  one with the lowest loss after a short training from scratch (``autobert.search.finalists``);
+- ``random/<run>``: the same for as many random architectures as the run evaluated, scored by the
   same proxy on the run's own supernet (a ``--strategy random`` search with the run's budget, seed
-  and warmed-up supernet, run in ``OUT/random/<run>``);
+  and warmed-up supernet, run in ``OUT/random/<run>``) and re-ranked the same way;
 - ``bert``: standard attention in every layer; ``autobert-zero``: the AutoBERT-Zero library hybrid.
 
 Every model's FFN width is matched to BERT's backbone parameter count (within ``PARAM_TOLERANCE``).
@@ -29,6 +30,7 @@ from autobert.graph import library
 from autobert.model.config import ArchConfig, AttentionLayer
 from autobert.search.biws import compact_map
 from autobert.search.config import SearchConfig
+from autobert.search.finalists import FinalistConfig, select_finalist, selection_data, top_k
 from autobert.search.runner import CONFIG_FILE, DB_FILE, SUPERNET_FILE, run_search
 from autobert.search.standalone import MLMBlocks, StandaloneConfig, train_standalone
 from autobert.search.store import SearchStore
@@ -118,27 +120,55 @@ def random_search_best(run: SearchRun, out_dir: Path, progress: Optional[Callabl
     return ArchConfig.from_dict(summary.best["arch"])
 
 
+def _bert(config: SearchConfig, vocab_size: int) -> ArchConfig:
+    m = config.model
+    return ArchConfig(layers=(AttentionLayer(library["standard"]),) * m.n_layers, vocab_size=vocab_size,
+                      hidden=m.hidden, heads=m.heads, ffn=m.ffn, max_positions=m.max_positions, dropout=m.dropout)
+
+
+def sized_like_bert(layers, bert: ArchConfig, name: str = "model") -> ArchConfig:
+    """``layers`` at BERT's sizes, FFN matched to BERT's backbone parameters (ValueError beyond tolerance)."""
+    target = bert.num_parameters()
+    arch = match_ffn(bert.replace(layers=tuple(layers)), target)
+    off = abs(arch.num_parameters() - target) / target
+    if off > PARAM_TOLERANCE:
+        raise ValueError(f"{name}: {arch.num_parameters()} parameters at the closest FFN width {arch.ffn}, "
+                         f"{100 * off:.1f}% from BERT's {target} (tolerance {100 * PARAM_TOLERANCE:.0f}%)")
+    return arch
+
+
 def comparison_models(runs: Sequence[SearchRun], randoms: dict, vocab_size: int) -> dict[str, ArchConfig]:
     """name -> architecture at the runs' sizes, FFN matched to BERT's backbone parameters."""
-    m = runs[0].config.model
-    sizes = dict(vocab_size=vocab_size, hidden=m.hidden, heads=m.heads, ffn=m.ffn, max_positions=m.max_positions,
-                 dropout=m.dropout)
-    bert = ArchConfig(layers=(AttentionLayer(library["standard"]),) * m.n_layers, **sizes)
-    layers = {"bert": bert.layers, "autobert-zero": abz_layers(m.n_layers)}
+    bert = _bert(runs[0].config, vocab_size)
+    models = {"bert": bert, "autobert-zero": sized_like_bert(abz_layers(len(bert.layers)), bert, "autobert-zero")}
     for run in runs:
-        layers[f"searched/{run.name}"] = run.best.layers
+        models[f"searched/{run.name}"] = sized_like_bert(run.best.layers, bert, f"searched/{run.name}")
         if run.name in randoms:
-            layers[f"random/{run.name}"] = randoms[run.name].layers
-    target = bert.num_parameters()
-    models = {}
-    for name, lay in layers.items():
-        arch = bert if name == "bert" else match_ffn(bert.replace(layers=tuple(lay)), target)
-        off = abs(arch.num_parameters() - target) / target
-        if off > PARAM_TOLERANCE:
-            raise ValueError(f"{name}: {arch.num_parameters()} parameters at the closest FFN width {arch.ffn}, "
-                             f"{100 * off:.1f}% from BERT's {target} (tolerance {100 * PARAM_TOLERANCE:.0f}%)")
-        models[name] = arch
+            models[f"random/{run.name}"] = sized_like_bert(randoms[run.name].layers, bert, f"random/{run.name}")
     return models
+
+
+def final_selection(runs: Sequence[SearchRun], out_dir: Path, data: MLMBlocks, base: StandaloneConfig,
+                    config: FinalistConfig, random_search: bool, progress) -> tuple[list[SearchRun], dict, dict]:
+    """Each run's (and its random baseline's) answer after re-ranking its top ``config.k`` from scratch
+    (``autobert.search.finalists``): the runs with ``best`` replaced, the random picks, the tables."""
+    bert = _bert(runs[0].config, data.masking.vocab_size)
+    sel_data = selection_data(data)
+    picked, randoms, tables = [], {}, {}
+    for run in runs:
+        sources = [("searched", run.path / DB_FILE)]
+        if random_search:
+            sources.append(("random", out_dir / "random" / run.name / DB_FILE))
+        for group, db in sources:
+            name = f"{group}/{run.name}"
+            sized = lambda a, n=name: sized_like_bert(a.layers, bert, n)  # noqa: E731
+            arch, tables[name] = select_finalist(name, top_k(db, config.k), sized, sel_data, base, config,
+                                                 out_dir / "finalists", progress)
+            if group == "searched":
+                picked.append(dataclasses.replace(run, best=arch))
+            else:
+                randoms[run.name] = arch
+    return picked, randoms, tables
 
 
 def _unique_names(paths: Sequence) -> list[str]:
@@ -165,7 +195,7 @@ def _train_cached(name: str, arch: ArchConfig, seed: int, data: MLMBlocks, confi
 
 def run_compare(run_dirs: Sequence, corpus, vocab, out_dir, *, seeds: Sequence[int] = (0, 1, 2),
                 config: StandaloneConfig = StandaloneConfig(), eval_corpus=None, random_search: bool = True,
-                progress: Optional[Callable[..., None]] = None) -> dict:
+                finalists: FinalistConfig = FinalistConfig(), progress: Optional[Callable[..., None]] = None) -> dict:
     """Train every model (see the module doc) for every seed; write and return the comparison."""
     from autobert.search.compare_report import write_comparison
     if not run_dirs:
@@ -182,12 +212,15 @@ def run_compare(run_dirs: Sequence, corpus, vocab, out_dir, *, seeds: Sequence[i
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / config.FILE_NAME).write_text(config.to_json())
     data = comparison_data(corpus, vocab, runs[0].config, eval_corpus)
+    (out_dir / finalists.FILE_NAME).write_text(finalists.to_json())
     randoms = {r.name: random_search_best(r, out_dir, progress) for r in runs} if random_search else {}
+    runs, randoms, selection = final_selection(runs, out_dir, data, config, finalists, random_search, progress)
     models = comparison_models(runs, randoms, data.masking.vocab_size)
     results = {name: {seed: _train_cached(name, arch, seed, data, config, out_dir, progress) for seed in seeds}
                for name, arch in models.items()}
     setup = {"runs": [str(r.path) for r in runs], "corpus": str(corpus), "eval_corpus": eval_corpus and str(eval_corpus),
              "vocab": str(vocab), "seeds": list(seeds), "standalone": config.to_dict(),
              "train_blocks": int(data.train.shape[0]), "heldout_blocks": int(min(len(data.heldout), config.eval_blocks)),
-             "random_budget": {r.name: r.evaluated for r in runs} if random_search else None}
+             "random_budget": {r.name: r.evaluated for r in runs} if random_search else None,
+             "finalists": finalists.to_dict(), "final_selection": selection}
     return write_comparison(out_dir, setup, models, results)

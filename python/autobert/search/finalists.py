@@ -1,0 +1,86 @@
+"""Final selection: a run's best few architectures by proxy, each trained briefly from scratch.
+
+The BIWS proxy scores a child that inherits trained supernet weights, so it cannot see a layer that
+trains badly from random initialisation (measured: an unnormalised ``exp`` attention ranked first by
+the proxy on one seed and last but BERT stand-alone, docs/search.md). The final selection trains the
+proxy's top ``k`` from scratch for ``steps`` steps and keeps the one with the lowest held-out loss.
+
+Its held-out blocks are a seeded slice of the *training* blocks, so the selection never reads the
+text a comparison finally scores. ``k = 1`` keeps the proxy's best as it is.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Callable, Optional
+
+from autobert.model.config import ArchConfig
+from autobert.search.standalone import MLMBlocks, StandaloneConfig, train_standalone
+from autobert.search.store import SearchStore
+from autobert.train import split_blocks
+from autobert.train.run_config import JsonConfig, check_int
+
+SELECTION_SPLIT_SEED = 24681357   # which training blocks the selection holds out
+SELECTION_FRACTION = 0.05
+
+
+@dataclasses.dataclass(frozen=True)
+class FinalistConfig(JsonConfig):
+    """How many of a run's best architectures are re-ranked, and how long each trains."""
+
+    FILE_NAME = "finalist_config.json"
+
+    k: int = 3             # the proxy's top k (1: no re-ranking)
+    steps: int = 500       # stand-alone steps of each finalist
+    seed: int = 0          # its initialisation, batches and masks
+
+    def __post_init__(self):
+        check_int("FinalistConfig", "k", self.k, 1)
+        check_int("FinalistConfig", "steps", self.steps, 1)
+        check_int("FinalistConfig", "seed", self.seed, 0)
+
+
+def selection_data(data: MLMBlocks) -> MLMBlocks:
+    """A held-out slice of ``data.train`` (``data.heldout`` is never read)."""
+    train, heldout = split_blocks(data.train, SELECTION_FRACTION, SELECTION_SPLIT_SEED)
+    return MLMBlocks(train, heldout, data.masking)
+
+
+def top_k(db_file: Path, k: int) -> list[dict]:
+    """The ``k`` best done candidates of a search database, best first: {"id", "fitness", "arch"}."""
+    with SearchStore(db_file) as store:
+        rows = store.best(k)
+    if not rows:
+        raise ValueError(f"search database {db_file} has no finished candidate yet")
+    return [{"id": r["id"], "fitness": r["fitness"], "arch": ArchConfig.from_json(r["arch_json"])} for r in rows]
+
+
+def select_finalist(name: str, candidates: list[dict], sized: Callable[[ArchConfig], ArchConfig],
+                    data: MLMBlocks, base: StandaloneConfig, config: FinalistConfig, cache_dir: Path,
+                    progress: Optional[Callable[..., None]] = None) -> tuple[ArchConfig, list[dict]]:
+    """The candidate (of ``top_k``, sized by ``sized`` to the comparison's widths) with the lowest held-out
+    loss after ``config.steps`` steps from scratch, and the per-finalist table. ``data`` comes from
+    ``selection_data``. Results are cached per finalist in ``cache_dir``."""
+    if config.k == 1 or len(candidates) == 1:
+        return candidates[0]["arch"], []
+    train_config = dataclasses.replace(base, steps=config.steps, eval_every=config.steps)
+    table = []
+    for rank, cand in enumerate(candidates):
+        arch = sized(cand["arch"])
+        file = cache_dir / name.replace("/", "__") / f"rank{rank}.json"
+        doc = json.loads(file.read_text()) if file.is_file() else {}
+        if doc.get("arch") != arch.to_dict() or doc.get("config") != train_config.to_dict():
+            result = train_standalone(arch, data, train_config, config.seed, progress=None if progress is None else
+                                      lambda step, loss, r=rank: progress("train", model=f"{name} finalist {r}",
+                                                                          seed=config.seed, step=step,
+                                                                          steps=train_config.steps, loss=loss))
+            doc = {"arch": arch.to_dict(), "config": train_config.to_dict(), "loss": result["loss"]}
+            file.parent.mkdir(parents=True, exist_ok=True)
+            tmp = file.with_suffix(".tmp")
+            tmp.write_text(json.dumps(doc))
+            tmp.replace(file)
+        table.append({"rank": rank, "id": cand["id"], "proxy_fitness": cand["fitness"], "loss": doc["loss"]})
+    winner = min(table, key=lambda row: (row["loss"], row["rank"]))
+    winner["selected"] = True
+    return candidates[winner["rank"]]["arch"], table
