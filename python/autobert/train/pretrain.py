@@ -33,7 +33,7 @@ from .distributed import DistContext, barrier, init_distributed, mean_across_ran
 from .masking import MaskingIds, as_masking_ids, mask_tokens
 from .metrics_log import MetricsLog
 from .mlm import MaskedLMLoss, autocast, evaluate_mlm
-from .run_config import JsonConfig, check_choice, check_float, check_int
+from .run_config import JsonConfig, check_choice, check_float, check_int, write_text_atomic
 from .run_lock import RunLock
 from .schedule import adamw, warmup_linear_decay, warmup_steps_for
 from .tokenizer import WordPieceTokenizer
@@ -208,12 +208,6 @@ def data_record(corpus, tokenizer: Optional[WordPieceTokenizer]) -> Optional[dic
     return {"corpus": str(Path(corpus).resolve()), "vocab": None if vocab is None else str(Path(vocab).resolve())}
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-
-
 def _copy_vocab(tokenizer: Optional[WordPieceTokenizer], out_dir: Path) -> None:
     """Put the tokenizer file beside the final model, so the folder is self-contained."""
     src = Path(tokenizer.source) if tokenizer is not None else None
@@ -295,10 +289,10 @@ class _Trainer:
         ckpt = None
         if ctx.is_main:
             ckpt = _prepare_run_dir(out, self.arch, cfg, resume, record)
-            _write_atomic(out / cfg.FILE_NAME, cfg.to_json())
-            _write_atomic(out / "arch.json", self.arch.to_json(indent=2) + "\n")
+            write_text_atomic(out / cfg.FILE_NAME, cfg.to_json())
+            write_text_atomic(out / "arch.json", self.arch.to_json(indent=2) + "\n")
             if record is not None:
-                _write_atomic(out / DATA_FILE, json.dumps(record, indent=2) + "\n")
+                write_text_atomic(out / DATA_FILE, json.dumps(record, indent=2) + "\n")
         barrier(ctx)
         if resume:
             ckpt = ckpt or find_checkpoint(out)
@@ -397,5 +391,5 @@ class _Trainer:
         summary = {"steps": result.step, "parameters": result.parameters, "tokens_per_s": result.tokens_per_s,
                    "eval": result.eval, "wall_s": result.wall_s, "device": str(self.ctx.device),
                    "world_size": self.ctx.world_size, "bf16": self.bf16}
-        _write_atomic(self.out / "summary.json", json.dumps(summary, indent=2) + "\n")
+        write_text_atomic(self.out / "summary.json", json.dumps(summary, indent=2) + "\n")
         log.info("pretraining done: %d steps, %.0f tokens/s, model in %s", result.step, result.tokens_per_s, self.out)
