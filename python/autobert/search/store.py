@@ -68,13 +68,15 @@ class SearchStore:
 
     def _open(self) -> None:
         self.db.row_factory = sqlite3.Row
+        # Checked before anything is written: a database of another layout is refused untouched.
+        columns = {r[1] for r in self.db.execute("PRAGMA table_info(candidates)")}
+        missing = sorted(set(_CORE_COLUMNS) - columns)
+        if columns and missing:
+            raise sqlite3.DatabaseError(f"table candidates lacks columns {missing}")
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")  # a committed result survives even a power cut
         self.db.executescript(_SCHEMA)
         columns = {r[1] for r in self.db.execute("PRAGMA table_info(candidates)")}
-        missing = sorted(set(_CORE_COLUMNS) - columns)
-        if missing:
-            raise sqlite3.DatabaseError(f"table candidates lacks columns {missing}")
         for name, decl in _ADDED_COLUMNS:
             if name not in columns:
                 self.db.execute(f"ALTER TABLE candidates ADD COLUMN {name} {decl}")

@@ -98,6 +98,9 @@ def _cmd_pretrain(args) -> int:
     from autobert.train import pretrain
     from autobert.train.archs import resolve_arch
     try:
+        if args.resume and not (Path(args.out) / "pretrain_config.json").is_file():
+            raise FileNotFoundError(f"nothing to resume: {args.out} is not a pretraining run folder "
+                                    f"(no pretrain_config.json)")
         config = _pretrain_config(args)
         arch_name, corpus, vocab = _pretrain_inputs(args)
         tok = _tokenizer(vocab)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import time
 from pathlib import Path
 from typing import Callable, Optional, Sequence
@@ -39,10 +40,18 @@ def finetune_glue(model: ModelSource, glue_dir: "str | os.PathLike", tokenizer: 
     """
     out_dir = Path(out_dir)
     names = [get_config(t).name for t in (tasks if tasks is not None else GLUE_SCORE_TASKS)]
+    if not Path(glue_dir).is_dir():
+        raise GlueFileNotFoundError(f"GLUE folder not found: {glue_dir} (expected glue_data/ with one folder per "
+                                    f"task, or one task's folder)")
+    created = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
     lock = RunLock(out_dir).acquire()
     try:
         return _suite(model, glue_dir, tokenizer, config, out_dir, names, progress)
+    except (ValueError, OSError):
+        if created and not any(out_dir.glob(f"*/{RESULTS_FILE}")):  # bad input before any result: no folder
+            shutil.rmtree(out_dir, ignore_errors=True)
+        raise
     finally:
         lock.release()
 
@@ -65,6 +74,9 @@ def _suite(model, glue_dir, tokenizer, config: FinetuneConfig, out_dir: Path, na
             skipped[name] = str(e)
         if name in skipped:
             log.warning("skipping %s (%s)", name, skipped[name])
+    if not done:
+        raise GlueFileNotFoundError(f"no GLUE task could be run from {glue_dir}: "
+                                    + "; ".join(f"{k}: {v}" for k, v in skipped.items()))
     doc = {"model": str(model), "glue_dir": str(glue_dir), "tasks": done, "skipped": skipped,
            "glue_dev_average": _average(done), "submission_zip": None}
     if (out_dir / "submission").is_dir() and any(r["submission"] for r in done.values()):
