@@ -201,8 +201,10 @@ class Pretrain(Command):
 
     def moment(self, run, phase, start, rng):
         step = metrics_step(run)
-        if phase == "checkpoint-write":
-            return 0.0 if step > start["step"] and (run / "checkpoint.tmp").exists() else None
+        if phase == "checkpoint-write":  # a save can be over between two polls: then kill two saves on
+            if step > start["step"] and (run / "checkpoint.tmp").exists():
+                return 0.0
+            return rng.uniform(0.0, 0.05) if step >= start["step"] + 7 else None
         if phase == "training":
             return rng.uniform(0.0, 0.5) if step >= start["step"] + 4 else None
         return rng.uniform(0.0, 0.6) if step >= 30 else None
