@@ -57,7 +57,6 @@ def finetune_glue(model: ModelSource, glue_dir: "str | os.PathLike", tokenizer: 
 
 
 def _suite(model, glue_dir, tokenizer, config: FinetuneConfig, out_dir: Path, names: list, progress) -> dict:
-    _check_same_config(out_dir, config)
     config.save(out_dir)
     t0 = time.perf_counter()
     done, skipped = {}, {}
@@ -85,17 +84,6 @@ def _suite(model, glue_dir, tokenizer, config: FinetuneConfig, out_dir: Path, na
     write_text_atomic(out_dir / "results.md", suite_markdown(doc) + "\n")
     write_text_atomic(out_dir / RESULTS_FILE, json.dumps(doc, indent=2) + "\n")
     return doc
-
-
-def _check_same_config(out_dir: Path, config: FinetuneConfig) -> None:
-    """A folder that already holds a suite of another config is refused (its results would mix)."""
-    path = out_dir / FinetuneConfig.FILE_NAME
-    if path.is_file():
-        saved = FinetuneConfig.load(path)
-        diff = config.differences(saved)
-        if diff:
-            raise ValueError(f"{out_dir} holds GLUE results of another config (fields {diff} differ from its "
-                             f"{FinetuneConfig.FILE_NAME}); choose another --out")
 
 
 def _finished_task(task_dir: Path, model, config: FinetuneConfig) -> Optional[dict]:
