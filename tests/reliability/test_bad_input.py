@@ -243,8 +243,8 @@ CASES = [
         i, lambda f: _tamper_header(f / "model.safetensors"))), ["model.safetensors"], "out"),
     ("model-safetensors-missing", lambda i: i.glue(i.glue_dir(SST_HEADER, SST_ROWS), model=_model_with(
         i, lambda f: (f / "model.safetensors").unlink())), ["model.safetensors"], "out"),
-    ("model-config-unknown-field", lambda i: i.glue(i.glue_dir(SST_HEADER, SST_ROWS), model=_model_with(
-        i, lambda f: _config_json_field(f, hidden_size="big"))), ["config.json"], "out"),
+    ("model-config-of-another-version", lambda i: i.glue(i.glue_dir(SST_HEADER, SST_ROWS), model=_model_with(
+        i, lambda f: _config_json_field(f, format_version=99))), ["config.json"], "out"),
 ]
 
 
