@@ -64,6 +64,9 @@ ext_modules, cmdclass = _extensions()
 setup(
     packages=find_packages("python") + ["autobert_ext", "autobert_ext.triton"],
     package_dir={"": "python", "autobert_ext": "autobert_ext", "autobert_ext.triton": "autobert_ext/triton"},
+    # The embedded corpus and vocabulary (autobert.data): declared here because pyproject sets
+    # include-package-data = false.
+    package_data={"autobert.data": ["*.txt", "NOTICE.md"]},
     ext_modules=ext_modules,
     cmdclass=cmdclass,
 )

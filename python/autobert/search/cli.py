@@ -17,11 +17,12 @@ def add_commands(sub) -> None:
     s = sub.add_parser("search", help="OP-NAS architecture search (new run or --resume)")
     s.add_argument("--out", help="new run folder")
     s.add_argument("--resume", metavar="RUN_DIR", help="continue the search in RUN_DIR")
-    s.add_argument("--preset", default="tiny", help="search preset: tiny (CPU minutes) or small")
+    s.add_argument("--preset", default="tiny", help="search preset: demo (about a minute on 2 CPU cores), tiny "
+                                                    "(CPU minutes) or small")
     s.add_argument("--config", help="JSON file overriding SearchConfig fields (nested groups as objects)")
     s.add_argument("--budget", type=int, help="candidates to finish (status done), resumes included")
-    s.add_argument("--corpus", help="MLM text file or folder")
-    s.add_argument("--vocab", help="WordPiece vocab.txt")
+    s.add_argument("--corpus", help="MLM text file or folder (default: the embedded WikiText-2 validation text)")
+    s.add_argument("--vocab", help="WordPiece vocab.txt (default: the embedded BERT uncased vocabulary)")
     s.add_argument("--seed", type=int)
     s.add_argument("--strategy", choices=("opnas", "evolution", "random"))
     s.add_argument("--executor", choices=("local", "ray"))
@@ -45,8 +46,8 @@ def add_commands(sub) -> None:
     r.add_argument("--run", help="reuse this search run's config and supernet")
     r.add_argument("--preset", default="tiny")
     r.add_argument("--config", help="JSON file overriding SearchConfig fields")
-    r.add_argument("--corpus")
-    r.add_argument("--vocab")
+    r.add_argument("--corpus", help="default: the embedded WikiText-2 validation text")
+    r.add_argument("--vocab", help="default: the embedded BERT uncased vocabulary")
     r.add_argument("--archs", type=int, default=20, help="M: architectures sampled")
     r.add_argument("--steps", type=int, default=1000, help="S: stand-alone training steps each")
     r.add_argument("--eval-every", type=int, default=100, help="held-out evaluation interval (stand-alone)")
@@ -83,8 +84,8 @@ def add_commands(sub) -> None:
 
 
 def _config_from_args(args):
-    from autobert.search.config import SearchConfig
-    changes = json.loads(Path(args.config).read_text()) if args.config else {}
+    from autobert.search.config import PRESETS, SearchConfig
+    changes = _read_config(args.config) if args.config else {}
     for name in ("budget", "corpus", "vocab", "seed", "executor", "address", "workers", "fitness"):
         value = getattr(args, name, None)
         if value is not None:
@@ -95,7 +96,31 @@ def _config_from_args(args):
         value = getattr(args, flag, None)
         if value is not None:
             changes["biws"] = {**changes.get("biws", {}), flag: value}
+    if changes.get("fitness", PRESETS.get(args.preset, {}).get("fitness", "mlm")) == "mlm":
+        _embedded_data(changes)
     return SearchConfig.preset(args.preset, **changes)
+
+
+def _read_config(path) -> dict:
+    """The --config JSON object; ValueError/FileNotFoundError naming the file otherwise."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"--config: file not found: {path}")
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ValueError(f"--config {path}: not valid JSON ({e})") from None
+    if not isinstance(doc, dict):
+        raise ValueError(f"--config {path}: expected a JSON object of SearchConfig fields, got {type(doc).__name__}")
+    return doc
+
+
+def _embedded_data(changes: dict) -> None:
+    """Fill a missing corpus/vocab with the package's embedded ones, and say so."""
+    from autobert.data import embedded_note, resolve_data
+    changes["corpus"], changes["vocab"], filled = resolve_data(changes.get("corpus"), changes.get("vocab"))
+    for name in filled:
+        print(embedded_note(name, changes[name]), file=sys.stderr)
 
 
 class _Progress:

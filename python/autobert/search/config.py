@@ -232,7 +232,8 @@ class SearchConfig:
 
     @classmethod
     def preset(cls, name: str, **changes) -> "SearchConfig":
-        """A named starting point: ``tiny`` (CPU, minutes) or ``small`` (a GPU-sized proxy)."""
+        """A named starting point: ``demo`` (CPU, about a minute), ``tiny`` (CPU, minutes) or ``small``
+        (a GPU-sized proxy)."""
         if name not in PRESETS:
             raise ValueError(f"unknown search preset {name!r}; presets: {sorted(PRESETS)}")
         doc = json.loads(json.dumps(PRESETS[name]))
@@ -281,6 +282,14 @@ PRESETS: dict[str, dict] = {
     # proxy ranked a k = 15 layer among its best).
     "tiny": {"budget": 60, "evolution": {"conv_prob": 0.5, "kernel_sizes": [3, 5, 7]},
              "biws": {"threads": 1, "warmup_steps": 2000, "child_steps": 100, "eval_blocks": 512}},
+    # The out-of-the-box demo (README's install command; the embedded WikiText-2 text and BERT
+    # vocabulary when no data is given): the tiny sizes with a short warm-up, short child training
+    # and 10 candidates on the first 60k tokens; under 3 minutes on 2 CPU cores (docs/reliability.md).
+    # Too short to rank architectures well: it shows the search end to end.
+    "demo": {"budget": 10, "evolution": {"population_size": 6, "sample_size": 3, "conv_prob": 0.5,
+                                         "kernel_sizes": [3, 5, 7]},
+             "biws": {"threads": 1, "max_tokens": 60000, "warmup_steps": 400, "child_steps": 30,
+                      "eval_blocks": 64}},
     # A GPU-sized proxy: BERT-small widths, longer warm-up and child training.
     "small": {"budget": 200, "model": {"n_layers": 4, "hidden": 256, "heads": 4, "ffn": 1024,
                                         "max_positions": 128},

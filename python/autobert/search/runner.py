@@ -26,6 +26,7 @@ from autobert.search.hierarchy import HierarchicalPriority
 from autobert.search.results import write_results
 from autobert.search.store import SearchStore
 from autobert.train.archs import abz_layers
+from autobert.train.run_lock import RunLock
 
 log = logging.getLogger(__name__)
 
@@ -119,32 +120,54 @@ def check_inputs(config: SearchConfig) -> None:
             find_split_file(config.biws.glue_task, config.biws.glue_dir, split)
 
 
-def _open_run(run_dir: Path, config: Optional[SearchConfig], resume: bool, budget: Optional[int]) -> SearchConfig:
+def _open_run(run_dir: Path, config: Optional[SearchConfig], resume: bool, budget: Optional[int],
+              lock: RunLock, preload: Callable[[SearchConfig], object]) -> tuple[SearchConfig, object]:
+    """Lock the run folder and write its config.json; returns (config, what ``preload`` returned).
+
+    A new run checks its inputs and calls ``preload`` (which loads the data) before it creates
+    anything, so bad input leaves no folder behind; a folder in use by another process is refused
+    (``RunInUseError``) before anything in it is read or written.
+    """
     path = run_dir / CONFIG_FILE
     if resume:
         if not path.exists():
             raise FileNotFoundError(f"{run_dir} is not a search run folder (no {CONFIG_FILE}); nothing to resume")
-        config = SearchConfig.load(path)
+        lock.acquire()
+        config = _load_config(path)
+        loaded = preload(config)
     else:
         if config is None:
             raise ValueError("a new search needs a SearchConfig")
+        if run_dir.is_dir():
+            lock.acquire()
         if (run_dir / DB_FILE).exists():
             raise FileExistsError(f"{run_dir} already holds a search; resume it (--resume) or choose another folder")
         check_inputs(config)  # before the folder exists: a typo in a path leaves nothing behind
+        loaded = preload(config)
         run_dir.mkdir(parents=True, exist_ok=True)
+        lock.acquire()
     if budget is not None and budget != config.budget:
         config = config.replace(budget=budget)
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(config.to_json())
     tmp.replace(path)
-    return config
+    return config, loaded
 
 
-def _prepare_evaluator(config: SearchConfig, run_dir: Path, store: SearchStore, progress) -> tuple[Callable, int]:
-    """(evaluator factory for the executor, vocabulary size); warms the supernet up if not yet done."""
+def _load_config(path: Path) -> SearchConfig:
+    try:
+        return SearchConfig.load(path)
+    except (ValueError, TypeError, UnicodeDecodeError) as e:  # JSON errors are ValueErrors
+        raise ValueError(f"{path}: not a config.json this version can read ({e})") from None
+
+
+def _prepare_evaluator(config: SearchConfig, run_dir: Path, store: SearchStore, progress,
+                       evaluator) -> tuple[Callable, int]:
+    """(evaluator factory for the executor, vocabulary size); warms the supernet up if not yet done.
+
+    ``evaluator``: the BIWS evaluator ``_preload`` built (None for the toy fitness)."""
     if config.fitness == "toy":
         return EvaluatorFactory(config, run_dir), TOY_VOCAB
-    evaluator = _biws_evaluator(config)
     ckpt = run_dir / SUPERNET_FILE
     if ckpt.exists():
         evaluator.load(ckpt)
@@ -155,6 +178,11 @@ def _prepare_evaluator(config: SearchConfig, run_dir: Path, store: SearchStore, 
         store.set_meta("warmup", {k: stats[k] for k in ("steps", "seconds", "skipped")} | {"losses": stats["losses"]})
     factory = (lambda: evaluator) if config.executor == "local" else EvaluatorFactory(config, run_dir)
     return factory, evaluator.base.vocab_size
+
+
+def _preload(config: SearchConfig):
+    """The BIWS evaluator with its data loaded (None for the toy fitness): the data's errors come first."""
+    return _biws_evaluator(config) if config.fitness == "mlm" else None
 
 
 def _share_supernet(source, run_dir: Path, store: SearchStore) -> None:
@@ -189,10 +217,19 @@ def run_search(run_dir, config: Optional[SearchConfig] = None, *, resume: bool =
         evaluator_factory: replaces the configured evaluator (tests: failing or toy fitness).
     """
     run_dir = Path(run_dir)
-    config = _open_run(run_dir, config, resume, budget)
-    progress = progress or (lambda event, **info: None)
     if supernet_from is not None and resume:
         raise ValueError("supernet_from applies to a new run; a resumed run keeps its own supernet")
+    lock = RunLock(run_dir)  # taken by _open_run once the folder exists; released however this ends
+    try:
+        preload = (lambda c: None) if evaluator_factory is not None else _preload
+        config, evaluator = _open_run(run_dir, config, resume, budget, lock, preload)
+        return _run(run_dir, config, progress or (lambda event, **info: None), evaluator_factory, evaluator,
+                    supernet_from)
+    finally:
+        lock.release()
+
+
+def _run(run_dir: Path, config: SearchConfig, progress, evaluator_factory, evaluator, supernet_from) -> SearchSummary:
     with SearchStore(run_dir / DB_FILE) as store:
         if supernet_from is not None and not (run_dir / SUPERNET_FILE).exists():
             _share_supernet(supernet_from, run_dir, store)
@@ -202,7 +239,7 @@ def run_search(run_dir, config: Optional[SearchConfig] = None, *, resume: bool =
         if evaluator_factory is not None:
             factory, vocab = evaluator_factory, TOY_VOCAB
         else:
-            factory, vocab = _prepare_evaluator(config, run_dir, store, progress)
+            factory, vocab = _prepare_evaluator(config, run_dir, store, progress, evaluator)
         engine = build_engine(config, base_arch(config, vocab))
         replay_engine(engine, store)
         executor = make_executor(config.executor, factory, config.workers, config.address)

@@ -48,6 +48,8 @@ _ADDED_COLUMNS = (
     ("function", "TEXT"),  # functional fingerprint (ArchConfig.functional_fingerprint)
     ("rejected_json", "TEXT"),  # draws redrawn while proposing this candidate, by reason
 )
+_CORE_COLUMNS = ("id", "fingerprint", "arch_json", "status", "fitness", "parent", "op", "generation", "attempts",
+                 "finish_seq")
 _INDEXES = "CREATE UNIQUE INDEX IF NOT EXISTS candidates_function ON candidates(function);"
 
 
@@ -58,7 +60,19 @@ class SearchStore:
         self.path = Path(path)
         # isolation_level=None: autocommit; every multi-statement change uses an explicit transaction.
         self.db = sqlite3.connect(str(self.path), isolation_level=None, timeout=30.0)
+        try:
+            self._open()
+        except sqlite3.DatabaseError as e:  # not SQLite, or a table of another layout
+            self.db.close()
+            raise ValueError(f"{self.path} is not a search database this version can use ({e})") from None
+
+    def _open(self) -> None:
         self.db.row_factory = sqlite3.Row
+        # Checked before anything is written: a database of another layout is refused untouched.
+        columns = {r[1] for r in self.db.execute("PRAGMA table_info(candidates)")}
+        missing = sorted(set(_CORE_COLUMNS) - columns)
+        if columns and missing:
+            raise sqlite3.DatabaseError(f"table candidates lacks columns {missing}")
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")  # a committed result survives even a power cut
         self.db.executescript(_SCHEMA)

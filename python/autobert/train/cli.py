@@ -54,8 +54,41 @@ def _pretrain_config(args):
     saved = Path(args.out) / PretrainConfig.FILE_NAME
     if base is None and args.resume and saved.is_file():
         base = saved  # resuming: the run's own config, unless flags change it (then resume refuses)
-    cfg = PretrainConfig.load(base) if base else PretrainConfig()
+    if base:
+        cfg = PretrainConfig.load(base)
+    else:
+        cfg = PretrainConfig.preset(args.preset) if args.preset else PretrainConfig()
     return cfg.replace(**_overrides(args, _PRETRAIN_FLAGS))
+
+
+def _pretrain_inputs(args) -> tuple[str, str, str]:
+    """(arch, corpus, vocab): the flags; on --resume the run's own (arch.json, data.json); else the
+    defaults, bert-tiny on the embedded WikiText-2 text and BERT vocabulary (said on stderr)."""
+    import json
+
+    from autobert.data import embedded_note, resolve_data
+    from autobert.train.pretrain import DATA_FILE
+    out = Path(args.out)
+    arch, corpus, vocab = args.arch, args.corpus, args.vocab
+    if args.resume:
+        saved = {}
+        if (out / DATA_FILE).is_file():
+            try:
+                saved = json.loads((out / DATA_FILE).read_text(encoding="utf-8"))
+            except (ValueError, UnicodeDecodeError) as e:
+                raise ValueError(f"{out / DATA_FILE}: not valid JSON ({e})") from None
+            if not isinstance(saved, dict):
+                raise ValueError(f"{out / DATA_FILE}: expected a JSON object with corpus and vocab")
+        corpus, vocab = corpus or saved.get("corpus"), vocab or saved.get("vocab")
+        if arch is None and (out / "arch.json").is_file():
+            arch = str(out / "arch.json")
+    if arch is None:
+        arch = "bert-tiny"
+        print("no --arch given: bert-tiny", file=sys.stderr)
+    corpus, vocab, filled = resolve_data(corpus, vocab)
+    for name in filled:
+        print(embedded_note(name, corpus if name == "corpus" else vocab), file=sys.stderr)
+    return arch, corpus, vocab
 
 
 def _cmd_pretrain(args) -> int:
@@ -65,10 +98,14 @@ def _cmd_pretrain(args) -> int:
     from autobert.train import pretrain
     from autobert.train.archs import resolve_arch
     try:
+        if args.resume and not (Path(args.out) / "pretrain_config.json").is_file():
+            raise FileNotFoundError(f"nothing to resume: {args.out} is not a pretraining run folder "
+                                    f"(no pretrain_config.json)")
         config = _pretrain_config(args)
-        tok = _tokenizer(args.vocab)
-        arch = resolve_arch(args.arch, tok.vocab_size, max_positions=max(512, config.seq_len))
-        print(f"architecture {args.arch}: {arch.num_parameters('mlm'):,} parameters (backbone "
+        arch_name, corpus, vocab = _pretrain_inputs(args)
+        tok = _tokenizer(vocab)
+        arch = resolve_arch(arch_name, tok.vocab_size, max_positions=max(512, config.seq_len))
+        print(f"architecture {arch_name}: {arch.num_parameters('mlm'):,} parameters (backbone "
               f"{arch.num_parameters():,}), {arch.n_layers} layers, hidden {arch.hidden}")
         bar = tqdm(total=config.steps, desc="pretrain", unit="step", disable=args.no_progress, file=sys.stderr)
 
@@ -76,7 +113,7 @@ def _cmd_pretrain(args) -> int:
             bar.n = step
             bar.set_postfix({k: f"{rec[k]:.3f}" for k in ("loss", "eval_loss") if k in rec}, refresh=True)
 
-        result = pretrain(arch, args.corpus, config, args.out, tokenizer=tok, resume=args.resume,
+        result = pretrain(arch, corpus, config, args.out, tokenizer=tok, resume=args.resume,
                           stop_after=args.stop_after, progress=progress)
         bar.close()
     except _USER_ERRORS as e:
@@ -207,11 +244,14 @@ def _finetune_args(p: argparse.ArgumentParser, *, single: bool) -> None:
 def add_commands(sub) -> None:
     """Register pretrain, finetune and glue on an argparse subparsers object."""
     p = sub.add_parser("pretrain", help="MLM-pretrain an architecture on a text corpus")
-    p.add_argument("--arch", required=True, help="bert-tiny, bert-mini, bert-small, abz-tiny, abz-mini, abz-small, "
-                                                 "bert-base, autobert-zero-base, or an architecture JSON file")
-    p.add_argument("--corpus", required=True, help="a text file or a folder of .txt/.raw/.tokens files")
-    p.add_argument("--vocab", required=True, help="BERT vocab.txt (or tokenizer.json / HF tokenizer folder)")
+    p.add_argument("--arch", help="bert-tiny (default), bert-mini, bert-small, abz-tiny, abz-mini, abz-small, "
+                                  "bert-base, autobert-zero-base, or an architecture JSON file")
+    p.add_argument("--corpus", help="a text file or a folder of .txt/.raw/.tokens files "
+                                    "(default: the embedded WikiText-2 validation text)")
+    p.add_argument("--vocab", help="BERT vocab.txt (or tokenizer.json / HF tokenizer folder; "
+                                   "default: the embedded BERT uncased vocabulary)")
     p.add_argument("--out", required=True, help="run folder")
+    p.add_argument("--preset", choices=("demo",), help="demo: a short run (about a minute on 2 CPU cores)")
     p.add_argument("--config", help="PretrainConfig JSON; flags override its fields")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     p.add_argument("--stop-after", type=int, help="stop with a checkpoint after this many steps")

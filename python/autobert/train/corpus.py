@@ -69,12 +69,19 @@ def _clean(line: str) -> str:
 
 def _lines(files: list[Path]) -> Iterator[str]:
     for f in files:
+        lineno = 0
         try:
-            with open(f, encoding="utf-8", errors="replace") as fh:
-                for raw in fh:
+            with open(f, encoding="utf-8") as fh:
+                for lineno, raw in enumerate(fh, 1):
+                    if "\x00" in raw:  # text never holds NUL; a binary file decodes "fine" otherwise
+                        raise CorpusError(f"corpus file {f} line {lineno} holds NUL bytes: not a text file "
+                                          f"(expected UTF-8 text, one passage per line)")
                     line = _clean(raw)
                     if line:
                         yield line
+        except UnicodeDecodeError as e:
+            raise CorpusError(f"corpus file {f} is not UTF-8 text (line {lineno + 1}: {e.reason}); "
+                              f"re-encode it as UTF-8") from None
         except OSError as e:
             raise CorpusError(f"cannot read corpus file {f}: {e}") from None
 

@@ -30,16 +30,20 @@ from autobert.glue import (GlueFileNotFoundError, compute_metrics, get_config, l
 from autobert.model import ArchConfig, ForSequenceClassification, from_pretrained
 
 from .finetune_loop import predict, train_one
-from .run_config import JsonConfig, check_choice, check_float, check_int
+from .run_config import JsonConfig, check_choice, check_float, check_int, write_text_atomic
 from .tokenizer import WordPieceTokenizer
 
-__all__ = ["FinetuneConfig", "finetune", "load_backbone", "MissingTrainSplit", "EVAL_CONFIGS", "summarize_runs"]
+__all__ = ["FinetuneConfig", "finetune", "load_backbone", "MissingTrainSplit", "EVAL_CONFIGS", "summarize_runs",
+           "RESULTS_FILE"]
 
 log = logging.getLogger(__name__)
 
 #: Dev/test configs scored for a training task (MNLI trains once, is scored on both halves).
 EVAL_CONFIGS = {"mnli": ("mnli_matched", "mnli_mismatched")}
 _TEST_ONLY = {"mnli": ("ax",)}  # test sets predicted with another task's model (AX with MNLI's)
+
+
+RESULTS_FILE = "results.json"  # written last, atomically: a task folder holding it is finished
 
 
 class MissingTrainSplit(GlueFileNotFoundError):
@@ -238,8 +242,8 @@ def finetune(task: str, model: ModelSource, glue_dir: "str | os.PathLike", token
         result["submission"] = _write_test(data, arch, sd, num_labels, tokenizer, config, device, bf16, submission_dir)
         result["submission_seed"] = seed
     result["wall_s"] = time.perf_counter() - t0
-    (out_dir / "results.json").write_text(json.dumps(result, indent=2) + "\n")
-    (out_dir / "results.md").write_text(task_markdown(result) + "\n")
+    write_text_atomic(out_dir / "results.md", task_markdown(result) + "\n")
+    write_text_atomic(out_dir / RESULTS_FILE, json.dumps(result, indent=2) + "\n")  # last: marks the task done
     log.info("%s: %s", data["name"], task_markdown(result).splitlines()[-1])
     return result
 

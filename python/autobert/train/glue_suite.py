@@ -11,13 +11,18 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import time
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 from autobert.glue import GLUE_SCORE_TASKS, GlueFileNotFoundError, get_config, glue_score, zip_submission
 
-from .finetune import FinetuneConfig, ModelSource, finetune
+from autobert.model import ArchConfig
+
+from .finetune import RESULTS_FILE, FinetuneConfig, ModelSource, finetune
+from .run_config import write_text_atomic
+from .run_lock import RunLock
 from .tokenizer import WordPieceTokenizer
 
 __all__ = ["finetune_glue", "suite_markdown"]
@@ -34,12 +39,33 @@ def finetune_glue(model: ModelSource, glue_dir: "str | os.PathLike", tokenizer: 
     "glue_dev_average": float or None, "submission_zip": path or None, "wall_s": float}.
     """
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    config.save(out_dir)
     names = [get_config(t).name for t in (tasks if tasks is not None else GLUE_SCORE_TASKS)]
+    if not Path(glue_dir).is_dir():
+        raise GlueFileNotFoundError(f"GLUE folder not found: {glue_dir} (expected glue_data/ with one folder per "
+                                    f"task, or one task's folder)")
+    created = not out_dir.exists()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lock = RunLock(out_dir).acquire()
+    try:
+        return _suite(model, glue_dir, tokenizer, config, out_dir, names, progress)
+    except (ValueError, OSError):
+        if created and not any(out_dir.glob(f"*/{RESULTS_FILE}")):  # bad input before any result: no folder
+            shutil.rmtree(out_dir, ignore_errors=True)
+        raise
+    finally:
+        lock.release()
+
+
+def _suite(model, glue_dir, tokenizer, config: FinetuneConfig, out_dir: Path, names: list, progress) -> dict:
+    config.save(out_dir)
     t0 = time.perf_counter()
     done, skipped = {}, {}
     for name in names:
+        finished = _finished_task(out_dir / name, model, config)
+        if finished is not None:  # an earlier, interrupted call of the same suite finished it
+            log.info("%s: reusing the finished result in %s", name, out_dir / name)
+            done[name] = finished
+            continue
         try:
             done[name] = finetune(name, model, glue_dir, tokenizer, config, out_dir / name,
                                   submission_dir=out_dir / "submission", progress=progress)
@@ -47,14 +73,32 @@ def finetune_glue(model: ModelSource, glue_dir: "str | os.PathLike", tokenizer: 
             skipped[name] = str(e)
         if name in skipped:
             log.warning("skipping %s (%s)", name, skipped[name])
+    if not done:
+        raise GlueFileNotFoundError(f"no GLUE task could be run from {glue_dir}: "
+                                    + "; ".join(f"{k}: {v}" for k, v in skipped.items()))
     doc = {"model": str(model), "glue_dir": str(glue_dir), "tasks": done, "skipped": skipped,
            "glue_dev_average": _average(done), "submission_zip": None}
     if (out_dir / "submission").is_dir() and any(r["submission"] for r in done.values()):
         doc["submission_zip"] = str(zip_submission(out_dir / "submission", out_dir / "submission.zip"))
     doc["wall_s"] = time.perf_counter() - t0
-    (out_dir / "results.json").write_text(json.dumps(doc, indent=2) + "\n")
-    (out_dir / "results.md").write_text(suite_markdown(doc) + "\n")
+    write_text_atomic(out_dir / "results.md", suite_markdown(doc) + "\n")
+    write_text_atomic(out_dir / RESULTS_FILE, json.dumps(doc, indent=2) + "\n")
     return doc
+
+
+def _finished_task(task_dir: Path, model, config: FinetuneConfig) -> Optional[dict]:
+    """The task's results.json when it was finished with this model and config, else None."""
+    path = task_dir / RESULTS_FILE
+    if not path.is_file() or not (task_dir / FinetuneConfig.FILE_NAME).is_file():
+        return None
+    try:
+        result = json.loads(path.read_text(encoding="utf-8"))
+        same = not config.differences(FinetuneConfig.load(task_dir / FinetuneConfig.FILE_NAME))
+    except ValueError as e:
+        log.warning("%s unreadable (%s); the task runs again", path, e)
+        return None
+    source = "fresh:" + model.fingerprint() if isinstance(model, ArchConfig) else str(model)
+    return result if same and result.get("model") == source else None
 
 
 def _average(done: dict) -> Optional[float]:

@@ -20,10 +20,15 @@ CSV_COLUMNS = ("step", "kind", "loss", "perplexity", "lr", "grad_norm", "tokens_
 
 
 def read_metrics(path: "str | Path", kind: Optional[str] = None) -> list[dict]:
-    """Records of a ``metrics.jsonl`` (optionally only one ``kind``), in file order."""
+    """Records of a ``metrics.jsonl`` (optionally only one ``kind``), in file order.
+
+    A last line without its newline (the process was killed while writing it) is skipped."""
     out = []
-    with open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8", errors="replace") as f:
         for line in f:
+            if not line.endswith("\n"):
+                log.warning("%s: dropping an unfinished last record", path)
+                break
             if line.strip():
                 rec = json.loads(line)
                 if kind is None or rec.get("kind") == kind:
@@ -58,12 +63,18 @@ class MetricsLog:
         self._tb = _tensorboard_writer(Path(out_dir) / "tensorboard")
 
     def _rewrite(self, records: list[dict]) -> None:
-        with open(self.jsonl, "w", encoding="utf-8") as f:
-            f.writelines(json.dumps(r) + "\n" for r in records)
-        with open(self.csv, "w", encoding="utf-8", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(CSV_COLUMNS)
-            w.writerows(self._csv_row(r) for r in records)
+        # Written aside and renamed: a kill now leaves either the old files or the new ones.
+        for path, fill in ((self.jsonl, lambda f: f.writelines(json.dumps(r) + "\n" for r in records)),
+                           (self.csv, lambda f: self._csv_all(f, records))):
+            tmp = path.with_name(path.name + ".tmp")
+            with open(tmp, "w", encoding="utf-8", newline="") as f:
+                fill(f)
+            tmp.replace(path)
+
+    def _csv_all(self, f, records: list[dict]) -> None:
+        w = csv.writer(f)
+        w.writerow(CSV_COLUMNS)
+        w.writerows(self._csv_row(r) for r in records)
 
     @staticmethod
     def _csv_row(rec: dict) -> list:

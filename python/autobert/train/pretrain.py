@@ -33,13 +33,23 @@ from .distributed import DistContext, barrier, init_distributed, mean_across_ran
 from .masking import MaskingIds, as_masking_ids, mask_tokens
 from .metrics_log import MetricsLog
 from .mlm import MaskedLMLoss, autocast, evaluate_mlm
-from .run_config import JsonConfig, check_choice, check_float, check_int
+from .run_config import JsonConfig, check_choice, check_float, check_int, write_text_atomic
+from .run_lock import RunLock
 from .schedule import adamw, warmup_linear_decay, warmup_steps_for
 from .tokenizer import WordPieceTokenizer
 
-__all__ = ["PretrainConfig", "PretrainResult", "pretrain"]
+__all__ = ["PretrainConfig", "PretrainResult", "pretrain", "PRETRAIN_PRESETS", "DATA_FILE", "data_record"]
 
 log = logging.getLogger(__name__)
+
+DATA_FILE = "data.json"  # the corpus and vocabulary a run read (a resume must read the same)
+
+#: Named PretrainConfig starting points (``PretrainConfig.preset``). ``demo``: the out-of-the-box
+#: run on the embedded WikiText-2 text, about a minute of bert-tiny on 2 CPU cores.
+PRETRAIN_PRESETS = {
+    "demo": {"steps": 100, "batch_size": 8, "seq_len": 64, "max_tokens": 60000, "eval_interval": 50,
+             "eval_max_blocks": 32, "log_interval": 10, "checkpoint_interval": 50, "lr": 1e-3},
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,6 +101,13 @@ class PretrainConfig(JsonConfig):
                 and all(isinstance(b, (int, float)) and 0.0 <= b < 1.0 for b in betas)):
             raise ValueError(f"PretrainConfig.adam_betas must be two numbers in [0, 1), got {self.adam_betas!r}")
         object.__setattr__(self, "adam_betas", betas)
+
+    @classmethod
+    def preset(cls, name: str, **changes) -> "PretrainConfig":
+        """A named starting point from ``PRETRAIN_PRESETS``, with fields changed."""
+        if name not in PRETRAIN_PRESETS:
+            raise ValueError(f"unknown pretrain preset {name!r}; presets: {sorted(PRETRAIN_PRESETS)}")
+        return cls(**{**PRETRAIN_PRESETS[name], **changes})
 
     def use_bf16(self, device: torch.device) -> bool:
         return self.precision == "bf16" or (self.precision == "auto" and device.type == "cuda")
@@ -146,7 +163,8 @@ class _BatchOrder:
         return self._perm[start:start + self.b]
 
 
-def _prepare_run_dir(out_dir: Path, arch: ArchConfig, config: PretrainConfig, resume: bool) -> Optional[Path]:
+def _prepare_run_dir(out_dir: Path, arch: ArchConfig, config: PretrainConfig, resume: bool,
+                     data: Optional[dict]) -> Optional[Path]:
     """Check/write the run folder's configs; returns the checkpoint to resume from (or None)."""
     ckpt = find_checkpoint(out_dir)
     if not resume:
@@ -154,17 +172,40 @@ def _prepare_run_dir(out_dir: Path, arch: ArchConfig, config: PretrainConfig, re
             raise FileExistsError(f"{out_dir} already holds a pretraining checkpoint; pass resume=True "
                                   f"(--resume) to continue it or choose another folder")
         return None
-    if ckpt is None:
-        raise FileNotFoundError(f"nothing to resume: {out_dir} holds no checkpoint")
+    if not (out_dir / PretrainConfig.FILE_NAME).is_file():
+        raise FileNotFoundError(f"nothing to resume: {out_dir} is not a pretraining run folder "
+                                f"(no {PretrainConfig.FILE_NAME})")
     saved = PretrainConfig.load(out_dir / PretrainConfig.FILE_NAME)
     diff = config.differences(saved)
     if diff:
         raise ValueError(f"cannot resume {out_dir}: config fields {diff} differ from the run's "
                          f"{PretrainConfig.FILE_NAME} (a resumed run must use the same config)")
-    saved_arch = ArchConfig.from_json((out_dir / "arch.json").read_text())
+    saved_arch = _read_json_file(out_dir / "arch.json", ArchConfig.from_json)
     if saved_arch != arch:
         raise ValueError(f"cannot resume {out_dir}: the architecture differs from the run's arch.json")
+    saved_data = _read_json_file(out_dir / DATA_FILE, json.loads) if (out_dir / DATA_FILE).is_file() else None
+    if data is not None and saved_data is not None and saved_data != data:
+        raise ValueError(f"cannot resume {out_dir}: its {DATA_FILE} records {saved_data}, this call gives {data}")
+    if ckpt is None:  # stopped before its first checkpoint: the seeded run starts over
+        log.info("%s has no checkpoint yet; starting it from step 0", out_dir)
     return ckpt
+
+
+def _read_json_file(path: Path, parse):
+    if not path.is_file():
+        raise FileNotFoundError(f"cannot resume {path.parent}: {path.name} is missing")
+    try:
+        return parse(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ValueError(f"cannot resume {path.parent}: {path} is not valid ({e})") from None
+
+
+def data_record(corpus, tokenizer: Optional[WordPieceTokenizer]) -> Optional[dict]:
+    """{"corpus", "vocab"} absolute paths of a path corpus (what ``data.json`` holds), else None."""
+    if not isinstance(corpus, (str, os.PathLike)):
+        return None
+    vocab = tokenizer.source if tokenizer is not None and Path(tokenizer.source).exists() else None
+    return {"corpus": str(Path(corpus).resolve()), "vocab": None if vocab is None else str(Path(vocab).resolve())}
 
 
 def _copy_vocab(tokenizer: Optional[WordPieceTokenizer], out_dir: Path) -> None:
@@ -206,8 +247,9 @@ def pretrain(arch: ArchConfig, corpus: Corpus, config: PretrainConfig, out_dir: 
     out_dir = Path(out_dir)
     ctx = init_distributed(device)
     try:
-        return _Trainer(arch, config, out_dir, ctx, masking, tokenizer).run(
-            _blocks(corpus, tokenizer, config), resume, stop_after, progress)
+        trainer = _Trainer(arch, config, out_dir, ctx, masking, tokenizer)
+        return trainer.run(_blocks(corpus, tokenizer, config), resume, stop_after, progress,
+                           data_record(corpus, tokenizer))
     finally:
         ctx.close()
 
@@ -228,21 +270,34 @@ class _Trainer:
         # Dropout draws from the global RNG; offset per rank so replicas do not drop the same units.
         torch.manual_seed(config.seed + 1 + ctx.rank)
 
-    def run(self, data, resume: bool, stop_after: Optional[int], progress) -> PretrainResult:
+    def run(self, data, resume: bool, stop_after: Optional[int], progress, record: Optional[dict]) -> PretrainResult:
+        lock = RunLock(self.out)
+        try:
+            if self.ctx.is_main:  # one process per run folder (rank 0 speaks for a torchrun group)
+                if resume and not self.out.is_dir():
+                    raise FileNotFoundError(f"nothing to resume: {self.out} does not exist")
+                self.out.mkdir(parents=True, exist_ok=True)
+                lock.acquire()
+            return self._run(data, resume, stop_after, progress, record)
+        finally:
+            lock.release()
+
+    def _run(self, data, resume: bool, stop_after: Optional[int], progress, record: Optional[dict]) -> PretrainResult:
         cfg, ctx, out = self.cfg, self.ctx, self.out
         train, held = data
         t_start = time.perf_counter()
         ckpt = None
         if ctx.is_main:
-            out.mkdir(parents=True, exist_ok=True)
-            ckpt = _prepare_run_dir(out, self.arch, cfg, resume)
-            cfg.save(out)
-            (out / "arch.json").write_text(self.arch.to_json(indent=2) + "\n")
+            ckpt = _prepare_run_dir(out, self.arch, cfg, resume, record)
+            write_text_atomic(out / cfg.FILE_NAME, cfg.to_json())
+            write_text_atomic(out / "arch.json", self.arch.to_json(indent=2) + "\n")
+            if record is not None:
+                write_text_atomic(out / DATA_FILE, json.dumps(record, indent=2) + "\n")
         barrier(ctx)
         if resume:
             ckpt = ckpt or find_checkpoint(out)
-        step = 0 if not resume else load_checkpoint(ckpt, ctx, model=self.model, optimizer=self.opt,
-                                                    scheduler=self.sched, mask_generator=self.mask_gen)
+        step = 0 if ckpt is None else load_checkpoint(ckpt, ctx, model=self.model, optimizer=self.opt,
+                                                      scheduler=self.sched, mask_generator=self.mask_gen)
         logger = MetricsLog(out, enabled=ctx.is_main, resume_step=step if resume else None)
         order = _BatchOrder(train.shape[0], cfg.batch_size, ctx, cfg.seed)
         end = cfg.steps if stop_after is None else min(cfg.steps, stop_after)
@@ -336,5 +391,5 @@ class _Trainer:
         summary = {"steps": result.step, "parameters": result.parameters, "tokens_per_s": result.tokens_per_s,
                    "eval": result.eval, "wall_s": result.wall_s, "device": str(self.ctx.device),
                    "world_size": self.ctx.world_size, "bf16": self.bf16}
-        (self.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        write_text_atomic(self.out / "summary.json", json.dumps(summary, indent=2) + "\n")
         log.info("pretraining done: %d steps, %.0f tokens/s, model in %s", result.step, result.tokens_per_s, self.out)

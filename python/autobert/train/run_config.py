@@ -7,7 +7,15 @@ import json
 from pathlib import Path
 from typing import Any, Optional
 
-__all__ = ["JsonConfig", "check_int", "check_float", "check_choice"]
+__all__ = ["JsonConfig", "check_int", "check_float", "check_choice", "write_text_atomic"]
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` beside ``path`` and rename it into place: a kill leaves the old file or the new one."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
 
 
 def check_int(owner: str, name: str, value: Any, minimum: int, *, optional: bool = False) -> None:
@@ -62,7 +70,7 @@ class JsonConfig:
     def save(self, folder: "str | Path", name: Optional[str] = None) -> Path:
         path = Path(folder) / (name or self.FILE_NAME)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(self.to_json(), encoding="utf-8")
+        write_text_atomic(path, self.to_json())
         return path
 
     @classmethod

@@ -16,6 +16,7 @@ The attention mask is int64 like Hugging Face's; ``batch["attention_mask"].bool(
 """
 from __future__ import annotations
 
+import io
 import json
 import logging
 import threading
@@ -45,20 +46,38 @@ def read_vocab(path: str | Path) -> dict[str, int]:
     if not path.is_file():
         raise FileNotFoundError(f"vocab file not found: {path} (expected a BERT vocab.txt, one token per line)")
     vocab: dict[str, int] = {}
-    with open(path, encoding="utf-8") as f:
-        # Only the line break is stripped: HF's load_vocab does the same, so ids agree with it.
-        for i, line in enumerate(f):
-            token = line.rstrip("\n").rstrip("\r")
-            if token in vocab:
-                log.warning("%s:%d: duplicate token %r, keeping id %d", path, i + 1, token, vocab[token])
-                continue
-            vocab[token] = i
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[:e.start].count(b"\n") + 1
+        raise ValueError(f"vocab file {path} is not UTF-8 text (line {line}, byte {e.start}); expected a BERT "
+                         f"vocab.txt, one token per line") from None
+    if "\x00" in text:
+        raise ValueError(f"vocab file {path} holds NUL bytes (a binary file?); expected a BERT vocab.txt, "
+                         f"one token per line")
+    # Only the line break is stripped: HF's load_vocab does the same, so ids agree with it (universal
+    # newlines, as open() reads it).
+    for i, line in enumerate(io.StringIO(text, newline=None)):
+        token = line.rstrip("\n").rstrip("\r")
+        if token in vocab:
+            log.warning("%s:%d: duplicate token %r, keeping id %d", path, i + 1, token, vocab[token])
+            continue
+        vocab[token] = i
     if not vocab:
         raise ValueError(f"vocab file is empty: {path}")
     missing = [t for t in SPECIAL_TOKENS.values() if t not in vocab]
     if missing:
         raise ValueError(f"vocab file {path} lacks the BERT special tokens {missing}")
     return vocab
+
+
+def _tokenizer_json(path: Path) -> Tokenizer:
+    """A Hugging Face ``tokenizer.json``; ValueError naming the file when the library cannot read it."""
+    try:
+        return Tokenizer.from_file(str(path))
+    except Exception as e:  # the Rust library raises plain Exceptions for bad files
+        raise ValueError(f"tokenizer file {path} is not a Hugging Face tokenizer.json ({e})") from None
 
 
 def _build_bert_tokenizer(vocab: dict[str, int], lowercase: bool) -> Tokenizer:
@@ -123,7 +142,7 @@ class WordPieceTokenizer:
             raise FileNotFoundError(f"tokenizer folder not found: {folder}")
         tj = folder / "tokenizer.json"
         if tj.is_file():
-            tok = Tokenizer.from_file(str(tj))
+            tok = _tokenizer_json(tj)
             # A saved tokenizer.json may carry padding/truncation settings; calls set their own.
             tok.no_padding()
             tok.no_truncation()
@@ -148,7 +167,7 @@ class WordPieceTokenizer:
         if path.suffix == ".json":
             if not path.is_file():
                 raise FileNotFoundError(f"tokenizer file not found: {path}")
-            return cls(Tokenizer.from_file(str(path)), source=str(path))
+            return cls(_tokenizer_json(path), source=str(path))
         return cls.from_vocab(path)
 
     # ---------------------------------------------------------------- single-text helpers
