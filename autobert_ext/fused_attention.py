@@ -185,36 +185,32 @@ def _check(q, k, v, mask):
             raise ValueError(f"fused_attention: key_padding_mask is on {mask.device}, q on {q.device}")
 
 
-def resolve_plan(graph_or_plan, d: int) -> str:
-    """The plan JSON for a Plan, a plan JSON string, or any object with ``fused_plan(d) -> Plan``
-    (an autobert Graph)."""
-    if isinstance(graph_or_plan, str):
-        return graph_or_plan
-    if isinstance(graph_or_plan, Plan):
-        p = graph_or_plan
-    elif hasattr(graph_or_plan, "fused_plan"):
-        p = graph_or_plan.fused_plan(d)
-    else:
-        raise TypeError(f"fused_attention needs a Graph, a Plan or a plan JSON string, "
-                        f"got {type(graph_or_plan).__name__}")
-    if p.d != d:
-        raise ValueError(f"fused_attention: the plan was made for head dim {p.d}, inputs have d={d}")
-    return p.json
+def resolve_plan(plan, d: int) -> str:
+    """The plan JSON for a Plan or a plan JSON string (the device layer never sees a Graph:
+    ``autobert.fusion`` plans)."""
+    if isinstance(plan, str):
+        return plan
+    if not isinstance(plan, Plan):
+        raise TypeError(f"fused_attention needs a Plan or a plan JSON string, got {type(plan).__name__} "
+                        "(plan a Graph with autobert.fusion.planner.plan, or call autobert.fusion.fused_attention)")
+    if plan.d != d:
+        raise ValueError(f"fused_attention: the plan was made for head dim {plan.d}, inputs have d={d}")
+    return plan.json
 
 
-def fused_attention(graph_or_plan, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+def fused_attention(plan, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                     key_padding_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
-    """Run an attention graph fused.
+    """Run an attention graph's fused plan.
 
     Args:
-        graph_or_plan: an autobert Graph (planned and cached per fingerprint and d), a Plan, or its JSON.
+        plan: a Plan (from ``autobert.fusion.planner.plan``) or its JSON.
         q, k, v: per-head tensors (B, H, N, d), one dtype and device.
         key_padding_mask: (B, N) bool, True = real token; padded positions never contribute to a
             reduction over the sequence axis.
     Returns: (B, H, N, d). Outputs at padded query rows are unspecified but finite.
     """
     _check(q, k, v, key_padding_mask)
-    plan = resolve_plan(graph_or_plan, q.shape[-1])
+    plan = resolve_plan(plan, q.shape[-1])
     plain = all(type(t) is torch.Tensor for t in (q, k, v))  # not fake, functional or another subclass
     if not plain or torch.compiler.is_compiling():
         return _fused_attention_op(plan, q, k, v, key_padding_mask)[0]
