@@ -23,6 +23,7 @@ from torch.autograd.function import once_differentiable
 from autobert_ext import plan_executor as X
 from autobert_ext._dispatch import fresh
 from autobert_ext.plan import Plan, plan_from_json
+from autobert_ext.reference import compute_dtype
 
 _DIMS = {"N": 2, "d": 3}  # symbolic axis -> axis of q's (B, H, N, d) shape
 
@@ -36,20 +37,22 @@ def _saved_ids(plan: Plan) -> list[int]:
     return ids
 
 
-def _aux_shapes(plan: Plan, q: torch.Tensor) -> list[tuple[int, ...]]:
+def _aux_specs(plan: Plan, q: torch.Tensor) -> list[tuple[tuple[int, ...], torch.dtype]]:
+    """(shape, dtype) of each step auxiliary the forward returns: what the kernels save. The
+    streaming log-sum-exp is in the compute dtype (float32 for bfloat16/float16 inputs)."""
     B, H, N, d = q.shape
     dims = {"N": N, "d": d}
-    shapes = []
+    specs = []
     for step in plan.steps:
         if step.kind == "streaming":
-            shapes.append((B, H, N))
+            specs.append(((B, H, N), compute_dtype(q.dtype)))
         elif step.kind == "rownorm":
-            shapes.append((B, H, N, 1))
+            specs.append(((B, H, N, 1), q.dtype))
         elif step.kind == "matmul" and step.cosine:
             sa, sb = plan.shapes[step.inputs[0]], plan.shapes[step.inputs[1]]
-            shapes += [(B, H, dims[sa[0]], dims[sa[1]]), (B, H, dims[sb[0]], dims[sb[1]]),
-                       (B, H, dims[sa[0]], 1), (B, H, 1, dims[sb[1]])]
-    return shapes
+            specs += [((B, H, dims[sa[0]], dims[sa[1]]), q.dtype), ((B, H, dims[sb[0]], dims[sb[1]]), q.dtype),
+                      ((B, H, dims[sa[0]], 1), q.dtype), ((B, H, 1, dims[sb[1]]), q.dtype)]
+    return specs
 
 
 def _value_shape(plan: Plan, i: int, q: torch.Tensor) -> tuple[int, ...]:
@@ -93,8 +96,8 @@ def _fused_attention_op(plan: str, q: torch.Tensor, k: torch.Tensor, v: torch.Te
 @_fused_attention_op.register_fake
 def _(plan, q, k, v, mask):
     p = plan_from_json(plan)
-    shapes = [_value_shape(p, p.output, q)] + [_value_shape(p, i, q) for i in _saved_ids(p)] + _aux_shapes(p, q)
-    return [q.new_empty(s) for s in shapes]
+    values = [_value_shape(p, p.output, q)] + [_value_shape(p, i, q) for i in _saved_ids(p)]
+    return [q.new_empty(s) for s in values] + [q.new_empty(s, dtype=dt) for s, dt in _aux_specs(p, q)]
 
 
 @torch.library.custom_op("autobert::fused_attention_backward", mutates_args=())

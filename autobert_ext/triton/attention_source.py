@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Optional
 
 from autobert_ext.program import Program
+from autobert_ext.reference import EMPTY_ROW_LSE
 from autobert_ext.triton.codegen import indent, program_lines
 from autobert_ext.triton.config import AUTOTUNE_BWD, AUTOTUNE_FWD, AttentionConfig
 
@@ -121,11 +122,11 @@ _FWD_NONE = '''\
         acc += tl.dot(p.to(v.dtype), v{prec})'''
 
 _EPI_SOFTMAX = '''\
-    # A row without any real key has l = 0: output 0, logsumexp 0 (backward masks it out anyway).
+    # A row without any real key has l = 0: output 0, logsumexp EMPTY_ROW_LSE (autobert_ext.reference).
     l_ok = l_i > 0.0
     l_div = tl.where(l_ok, l_i, 1.0)
     out = acc / l_div[:, None]
-    tl.store(LSE + stats + offs_m, tl.where(l_ok, m_i + tl.log(l_div), 0.0), mask=row_ok)'''
+    tl.store(LSE + stats + offs_m, tl.where(l_ok, m_i + tl.log(l_div), float("{empty_lse}")), mask=row_ok)'''
 
 _EPI_NONE = '''\
     out = acc'''
@@ -223,7 +224,7 @@ def attention_source(score: Program, score_bwd: Optional[Program], norm: str, dt
         ids=_IDS, queries=_QUERIES.format(ind=ind4), keys=_KEYS.format(ind=ind8), prec=prec,
         score=indent(f_lines, 8), t=f_out,
         update=(_FWD_SOFTMAX if softmax else _FWD_NONE).format(prec=prec),
-        epilogue=_EPI_SOFTMAX if softmax else _EPI_NONE)
+        epilogue=_EPI_SOFTMAX.format(empty_lse=EMPTY_ROW_LSE) if softmax else _EPI_NONE)
     parts.append((_autotune(AUTOTUNE_FWD) if autotune else "") + fwd)
     if score_bwd is None:
         return "\n".join(parts)

@@ -59,7 +59,8 @@ def _attention_module(q, v, score, score_bwd, norm):
 def streaming_forward(q, k, v, score: Program, norm: str, mask: Optional[torch.Tensor]):
     """q (B, H, M, dk), k (B, H, N, dk), v (B, H, N, dv) -> (out (B, H, M, dv), lse (B, H, M) fp32).
 
-    lse is the row logsumexp of f(s) over real keys (0 for a row without any; zeros for norm="none").
+    lse is the row logsumexp of f(s) over real keys (``reference.EMPTY_ROW_LSE`` for a row without
+    any; zeros for norm="none").
     """
     _dtype("triton streaming attention", (q, k, v))
     mod = _attention_module(q, v, score, None, norm)
