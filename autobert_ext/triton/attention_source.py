@@ -195,22 +195,25 @@ def _autotune(configs) -> str:
 
 
 def attention_source(score: Program, score_bwd: Optional[Program], norm: str, dtype: str,
-                     config: AttentionConfig, autotune: bool) -> str:
+                     config: AttentionConfig, autotune: bool, precision: str = "ieee") -> str:
     """Module text with ``attn_fwd`` (+ ``attn_bwd_dkdv`` / ``attn_bwd_dq`` if ``score_bwd``).
 
     Args:
         score: f, 1 input (s) -> 1 output.
         score_bwd: f_bwd, inputs (s, g) -> 1 output ds = g * f'(s); None: forward only.
         norm: "softmax" or "none".
-        dtype: storage dtype name of q/k/v ("float32", "float16", "bfloat16"); float32 runs
-            tl.dot in full IEEE precision (no TF32), so fp32 results match an fp32 reference.
+        dtype: storage dtype name of q/k/v ("float32", "float16", "bfloat16").
+        precision: tl.dot input precision of float32 kernels: "ieee" (exact products, matching an
+            fp32 reference) or "tf32" (tensor cores); ignored for 16-bit dtypes.
         config: tiles (ignored by the autotuned kernels, which carry their own lists).
         autotune: wrap kernels in ``triton.autotune`` over ``config.AUTOTUNE_*``.
     """
     if norm not in ("softmax", "none"):
         raise ValueError(f"norm must be 'softmax' or 'none', got {norm!r}")
     softmax = norm == "softmax"
-    prec = ', input_precision="ieee"' if dtype == "float32" else ""
+    if precision not in ("ieee", "tf32"):
+        raise ValueError(f"precision must be 'ieee' or 'tf32', got {precision!r}")
+    prec = f', input_precision="{precision}"' if dtype == "float32" else ""
     fwd_meta = {} if autotune else dict(BLOCK_M=config.block_m, BLOCK_N=config.block_n,
                                         num_warps=config.num_warps, num_stages=config.num_stages)
     bwd_meta = {} if autotune else dict(BLOCK_M=config.bwd_block_m, BLOCK_N=config.bwd_block_n,
