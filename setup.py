@@ -5,6 +5,7 @@ found; AUTOBERT_CUDA=0/1 forces the choice. Install with
 ``pip install --no-build-isolation -e .`` so the build uses the torch already installed.
 """
 import glob
+import json
 import os
 import shutil
 import sys
@@ -57,16 +58,32 @@ def _extensions():
         ext = cpp_extension.CppExtension(
             "autobert_ext._C", cpp, include_dirs=[os.path.join(HERE, "csrc")],
             extra_compile_args={"cxx": cxx}, extra_link_args=["-fopenmp"])
-    return [ext], {"build_ext": cpp_extension.BuildExtension.with_options(use_ninja=True)}
+    return [ext], {"build_ext": _recording_build_ext(cpp_extension.BuildExtension, torch, use_cuda)}
+
+
+def _recording_build_ext(base, torch, use_cuda):
+    """build_ext that writes autobert_ext/_build.json beside _C: the torch it was built against.
+    autobert_ext._loader compares it with the running torch before loading _C, so a different
+    torch gets a clear message and the eager fallback instead of an undefined-symbol crash."""
+
+    class RecordingBuildExt(base.with_options(use_ninja=True)):
+        def run(self):
+            super().run()
+            path = os.path.join(os.path.dirname(self.get_ext_fullpath("autobert_ext._C")), "_build.json")
+            with open(path, "w") as f:
+                json.dump({"torch": torch.__version__, "torch_cuda": torch.version.cuda, "with_cuda": use_cuda,
+                           "python": sys.version.split()[0]}, f)
+
+    return RecordingBuildExt
 
 
 ext_modules, cmdclass = _extensions()
 setup(
     packages=find_packages("python") + ["autobert_ext", "autobert_ext.triton"],
     package_dir={"": "python", "autobert_ext": "autobert_ext", "autobert_ext.triton": "autobert_ext/triton"},
-    # The embedded corpus and vocabulary (autobert.data): declared here because pyproject sets
-    # include-package-data = false.
-    package_data={"autobert.data": ["*.txt", "NOTICE.md"]},
+    # Package data is declared here because pyproject sets include-package-data = false: the embedded
+    # corpus and vocabulary (autobert.data) and the torch version _C was built against.
+    package_data={"autobert.data": ["*.txt", "NOTICE.md"], "autobert_ext": ["_build.json"]},
     ext_modules=ext_modules,
     cmdclass=cmdclass,
 )

@@ -1,61 +1,15 @@
-"""Backend choice and argument plumbing shared by the fused-kernel custom ops.
-
-Each op (``elementwise``, ``fused_softmax``, ``streaming_attention``) runs the compiled C++ kernel
-of ``autobert_ext._C`` for CPU tensors and its eager PyTorch fallback otherwise:
-
-- ``AUTOBERT_BACKEND=eager`` forces the eager fallback (any device);
-- ``AUTOBERT_BACKEND=cpp`` demands the compiled kernel (RuntimeError when it is missing);
-- unset (or a GPU backend name, which these CPU kernels do not serve): compiled when ``_C`` loaded,
-  else eager after one warning. A CUDA tensor raises a RuntimeError naming the op when ``_C`` is
-  loaded without CUDA kernels (they are not written yet); without ``_C`` the fallback runs.
+"""Argument plumbing shared by the fused-kernel custom ops: program encoding caches, checks of
+tensors and masks, and the custom-op rules for fresh results and list arguments. Which backend
+runs an op is ``autobert_ext.backends``' decision.
 """
 from __future__ import annotations
 
-import os
 import struct
 from typing import Optional, Sequence
 
 import torch
 
-from autobert_ext import _loader
 from autobert_ext.program import Program, decode, encode
-
-_BACKENDS = ("eager", "cpp", "cuda", "triton")
-
-
-def forced_backend() -> str:
-    """AUTOBERT_BACKEND, lower-cased ('' when unset); ValueError for an unknown name."""
-    forced = os.environ.get("AUTOBERT_BACKEND", "").strip().lower()
-    if forced and forced not in _BACKENDS:
-        raise ValueError(f"AUTOBERT_BACKEND={forced!r}; expected one of {', '.join(_BACKENDS)}")
-    return forced
-
-
-def compiled(op: str, fn: str, device: torch.device):
-    """The ``_C`` function ``fn`` to run ``op`` on ``device``, or None for the eager fallback."""
-    forced = forced_backend()
-    if forced == "eager" or device.type == "meta":
-        return None
-    C = _loader.get_C()
-    if device.type == "cuda":
-        if C is None:
-            return None
-        cuda_fn = getattr(C, fn + "_cuda", None) if _loader.with_cuda() else None
-        if cuda_fn is None:
-            raise RuntimeError(
-                f"{op}: autobert_ext._C has no CUDA kernel for this op (this build has CPU kernels only); "
-                "move the tensors to the CPU, use the Triton kernels (autobert_ext.triton), "
-                "or set AUTOBERT_BACKEND=eager for the eager PyTorch fallback")
-        return cuda_fn
-    if device.type != "cpu":
-        if forced == "cpp":
-            raise RuntimeError(f"{op}: AUTOBERT_BACKEND=cpp needs CPU tensors, got a tensor on {device}")
-        return None
-    fn_obj = getattr(C, fn, None) if C is not None else None
-    if fn_obj is None and forced == "cpp":
-        why = _loader.load_error() or f"this build of autobert_ext._C has no {fn!r}"
-        raise RuntimeError(f"{op}: AUTOBERT_BACKEND=cpp but the compiled kernel is unavailable ({why})")
-    return fn_obj
 
 
 # Programs are re-encoded / re-decoded on every call otherwise (tens of microseconds, as much as
@@ -126,11 +80,6 @@ def check_mask(op: str, mask: Optional[torch.Tensor], shape: tuple[int, int], li
         raise RuntimeError(f"{op}: key_padding_mask must have shape (B, N) = {tuple(shape)}, got {tuple(mask.shape)}")
     if mask.device != like.device:
         raise RuntimeError(f"{op}: key_padding_mask is on {mask.device}, expected {like.device}")
-
-
-def compute_dtype(dtype: torch.dtype) -> torch.dtype:
-    """Kernels compute in float64 for float64 and in float32 otherwise (bfloat16/float16 included)."""
-    return torch.float64 if dtype == torch.float64 else torch.float32
 
 
 def fresh(results: Sequence[torch.Tensor], inputs: Sequence[Optional[torch.Tensor]]) -> list[torch.Tensor]:

@@ -6,10 +6,12 @@ the package then runs its eager fallbacks and warns once. Importing never initia
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 import warnings
+from pathlib import Path
 
-import torch  # noqa: F401  (torch must be imported before _C: _C links against its libraries)
+import torch  # (torch must be imported before _C: _C links against its libraries)
 
 log = logging.getLogger("autobert_ext")
 
@@ -18,8 +20,26 @@ _ERROR: str | None = None
 _WARNED = False
 
 
+BUILD_INFO = Path(__file__).with_name("_build.json")  # written by setup.py next to _C
+
+
+def built_against() -> str | None:
+    """The torch version ``_C`` was built against (None when the build did not record it)."""
+    try:
+        return json.loads(BUILD_INFO.read_text())["torch"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def _load():
     global _C, _ERROR
+    built = built_against()
+    if built is not None and built != torch.__version__:
+        # Loading it would fail with an undefined symbol at best and crash at worst.
+        _C, _ERROR = None, (f"autobert_ext._C was built against torch {built} but torch {torch.__version__} "
+                            "is installed; rebuild it (pip install --no-build-isolation .) or install the torch "
+                            "it was built for")
+        return
     try:
         _C = importlib.import_module("autobert_ext._C")
     except Exception as e:  # ImportError, or an undefined symbol from a torch mismatch

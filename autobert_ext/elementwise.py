@@ -1,7 +1,8 @@
 """``elementwise``: one fused pass of an op program over same-shaped tensors, as a custom op.
 
 ``autobert::elementwise(inputs, fwd, bwd)`` computes the m outputs of the forward program from
-the n inputs in one multithreaded pass (C++ kernel on CPU, eager ``run_program`` otherwise). Its
+the n inputs in one pass, on the backend ``autobert_ext.backends`` chooses (C++ on CPU, CUDA or
+Triton on GPU, eager ``run_program`` otherwise). Its
 autograd runs the same op with the backward program, whose inputs are (x_1..x_n, g_1..g_m) and
 whose n outputs are dx_1..dx_n. Programs travel as ``int[]`` + ``float[]`` (``program.encode``).
 """
@@ -12,7 +13,10 @@ from typing import Optional, Sequence
 import torch
 
 from autobert_ext import _dispatch as D
+from autobert_ext import backends
+from autobert_ext import kernels as K
 from autobert_ext.program import Program, run_program
+from autobert_ext.reference import compute_dtype
 
 _OP = "autobert.elementwise"
 
@@ -37,7 +41,7 @@ def _check(inputs: Sequence[torch.Tensor], fwd_ints, fwd_floats, bwd_ints, bwd_f
 def eager_elementwise(program: Program, inputs: Sequence[torch.Tensor]) -> list[torch.Tensor]:
     """Reference: run_program in the kernels' compute dtype, cast back to the input dtype."""
     dtype = inputs[0].dtype
-    ct = D.compute_dtype(dtype)
+    ct = compute_dtype(dtype)
     outs = run_program(program, [x.to(ct) for x in inputs])
     return [o.to(dtype).contiguous() for o in outs]
 
@@ -46,10 +50,9 @@ def eager_elementwise(program: Program, inputs: Sequence[torch.Tensor]) -> list[
 def _elementwise_op(inputs: list[torch.Tensor], fwd_ints: list[int], fwd_floats: list[float], bwd_ints: list[int],
                     bwd_floats: list[float]) -> list[torch.Tensor]:
     fwd = _check(inputs, fwd_ints, fwd_floats, bwd_ints, bwd_floats)
-    fn = D.compiled(_OP, "elementwise", inputs[0].device)
-    if fn is not None:  # the kernel returns new tensors
-        return fn(inputs, fwd_ints, fwd_floats)
-    return D.fresh(eager_elementwise(fwd, inputs), inputs)
+    backend = backends.choose("elementwise", inputs[0].device, inputs[0].dtype)
+    outs = eager_elementwise(fwd, inputs) if backend == "eager" else K.elementwise(backend, fwd, inputs)
+    return D.fresh(outs, inputs)
 
 
 @_elementwise_op.register_fake

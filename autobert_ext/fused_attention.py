@@ -23,6 +23,7 @@ from torch.autograd.function import once_differentiable
 from autobert_ext import plan_executor as X
 from autobert_ext._dispatch import fresh
 from autobert_ext.plan import Plan, plan_from_json
+from autobert_ext.reference import compute_dtype
 
 _DIMS = {"N": 2, "d": 3}  # symbolic axis -> axis of q's (B, H, N, d) shape
 
@@ -36,20 +37,22 @@ def _saved_ids(plan: Plan) -> list[int]:
     return ids
 
 
-def _aux_shapes(plan: Plan, q: torch.Tensor) -> list[tuple[int, ...]]:
+def _aux_specs(plan: Plan, q: torch.Tensor) -> list[tuple[tuple[int, ...], torch.dtype]]:
+    """(shape, dtype) of each step auxiliary the forward returns: what the kernels save. The
+    streaming log-sum-exp is in the compute dtype (float32 for bfloat16/float16 inputs)."""
     B, H, N, d = q.shape
     dims = {"N": N, "d": d}
-    shapes = []
+    specs = []
     for step in plan.steps:
         if step.kind == "streaming":
-            shapes.append((B, H, N))
+            specs.append(((B, H, N), compute_dtype(q.dtype)))
         elif step.kind == "rownorm":
-            shapes.append((B, H, N, 1))
+            specs.append(((B, H, N, 1), q.dtype))
         elif step.kind == "matmul" and step.cosine:
             sa, sb = plan.shapes[step.inputs[0]], plan.shapes[step.inputs[1]]
-            shapes += [(B, H, dims[sa[0]], dims[sa[1]]), (B, H, dims[sb[0]], dims[sb[1]]),
-                       (B, H, dims[sa[0]], 1), (B, H, 1, dims[sb[1]])]
-    return shapes
+            specs += [((B, H, dims[sa[0]], dims[sa[1]]), q.dtype), ((B, H, dims[sb[0]], dims[sb[1]]), q.dtype),
+                      ((B, H, dims[sa[0]], 1), q.dtype), ((B, H, 1, dims[sb[1]]), q.dtype)]
+    return specs
 
 
 def _value_shape(plan: Plan, i: int, q: torch.Tensor) -> tuple[int, ...]:
@@ -93,8 +96,8 @@ def _fused_attention_op(plan: str, q: torch.Tensor, k: torch.Tensor, v: torch.Te
 @_fused_attention_op.register_fake
 def _(plan, q, k, v, mask):
     p = plan_from_json(plan)
-    shapes = [_value_shape(p, p.output, q)] + [_value_shape(p, i, q) for i in _saved_ids(p)] + _aux_shapes(p, q)
-    return [q.new_empty(s) for s in shapes]
+    values = [_value_shape(p, p.output, q)] + [_value_shape(p, i, q) for i in _saved_ids(p)]
+    return [q.new_empty(s) for s in values] + [q.new_empty(s, dtype=dt) for s, dt in _aux_specs(p, q)]
 
 
 @torch.library.custom_op("autobert::fused_attention_backward", mutates_args=())
@@ -185,36 +188,32 @@ def _check(q, k, v, mask):
             raise ValueError(f"fused_attention: key_padding_mask is on {mask.device}, q on {q.device}")
 
 
-def resolve_plan(graph_or_plan, d: int) -> str:
-    """The plan JSON for a Plan, a plan JSON string, or any object with ``fused_plan(d) -> Plan``
-    (an autobert Graph)."""
-    if isinstance(graph_or_plan, str):
-        return graph_or_plan
-    if isinstance(graph_or_plan, Plan):
-        p = graph_or_plan
-    elif hasattr(graph_or_plan, "fused_plan"):
-        p = graph_or_plan.fused_plan(d)
-    else:
-        raise TypeError(f"fused_attention needs a Graph, a Plan or a plan JSON string, "
-                        f"got {type(graph_or_plan).__name__}")
-    if p.d != d:
-        raise ValueError(f"fused_attention: the plan was made for head dim {p.d}, inputs have d={d}")
-    return p.json
+def resolve_plan(plan, d: int) -> str:
+    """The plan JSON for a Plan or a plan JSON string (the device layer never sees a Graph:
+    ``autobert.fusion`` plans)."""
+    if isinstance(plan, str):
+        return plan
+    if not isinstance(plan, Plan):
+        raise TypeError(f"fused_attention needs a Plan or a plan JSON string, got {type(plan).__name__} "
+                        "(plan a Graph with autobert.fusion.planner.plan, or call autobert.fusion.fused_attention)")
+    if plan.d != d:
+        raise ValueError(f"fused_attention: the plan was made for head dim {plan.d}, inputs have d={d}")
+    return plan.json
 
 
-def fused_attention(graph_or_plan, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+def fused_attention(plan, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                     key_padding_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
-    """Run an attention graph fused.
+    """Run an attention graph's fused plan.
 
     Args:
-        graph_or_plan: an autobert Graph (planned and cached per fingerprint and d), a Plan, or its JSON.
+        plan: a Plan (from ``autobert.fusion.planner.plan``) or its JSON.
         q, k, v: per-head tensors (B, H, N, d), one dtype and device.
         key_padding_mask: (B, N) bool, True = real token; padded positions never contribute to a
             reduction over the sequence axis.
     Returns: (B, H, N, d). Outputs at padded query rows are unspecified but finite.
     """
     _check(q, k, v, key_padding_mask)
-    plan = resolve_plan(graph_or_plan, q.shape[-1])
+    plan = resolve_plan(plan, q.shape[-1])
     plain = all(type(t) is torch.Tensor for t in (q, k, v))  # not fake, functional or another subclass
     if not plain or torch.compiler.is_compiling():
         return _fused_attention_op(plan, q, k, v, key_padding_mask)[0]

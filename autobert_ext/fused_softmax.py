@@ -13,7 +13,10 @@ from typing import Optional, Sequence
 import torch
 
 from autobert_ext import _dispatch as D
+from autobert_ext import backends
+from autobert_ext import kernels as K
 from autobert_ext.program import Program, run_program
+from autobert_ext.reference import compute_dtype, masked_softmax
 
 _OP = "autobert.fused_softmax"
 _IDENTITY = Program(1, (), (0,))        # x -> x
@@ -40,29 +43,20 @@ def _check(inputs, mask, pre_i, pre_f, post_i, post_f) -> tuple[Program, Program
     return pre, post
 
 
-def _masked_softmax(x: torch.Tensor, mask: Optional[torch.Tensor]) -> torch.Tensor:
-    """Softmax over the last axis; mask (B, C) broadcast over the middle dims; empty rows give 0."""
-    if mask is not None:
-        keep = mask.reshape(mask.shape[0], *([1] * (x.dim() - 2)), mask.shape[1])
-        x = x.masked_fill(~keep, float("-inf"))
-    empty = x.amax(-1, keepdim=True) == float("-inf")
-    return torch.where(empty, torch.zeros((), dtype=x.dtype, device=x.device), torch.softmax(x, -1))
-
-
 def eager_fused_softmax(pre: Program, post: Program, inputs: Sequence[torch.Tensor],
                         mask: Optional[torch.Tensor]) -> torch.Tensor:
     """Reference forward in the kernels' compute dtype (float64 or float32)."""
-    ct = D.compute_dtype(inputs[0].dtype)
-    y = _masked_softmax(run_program(pre, [x.to(ct) for x in inputs])[0], mask)
+    ct = compute_dtype(inputs[0].dtype)
+    y = masked_softmax(run_program(pre, [x.to(ct) for x in inputs])[0], mask)
     return run_program(post, [y])[0].to(inputs[0].dtype).contiguous()
 
 
 def eager_fused_softmax_backward(pre: Program, post_bwd: Program, pre_bwd: Program, inputs, mask,
                                  grad: torch.Tensor) -> list[torch.Tensor]:
     """Reference backward: recompute y, then the chain rule through POST, softmax and PRE."""
-    ct = D.compute_dtype(inputs[0].dtype)
+    ct = compute_dtype(inputs[0].dtype)
     xs = [x.to(ct) for x in inputs]
-    y = _masked_softmax(run_program(pre, xs)[0], mask)
+    y = masked_softmax(run_program(pre, xs)[0], mask)
     gy = run_program(post_bwd, [y, grad.to(ct)])[0]
     gx = y * (gy - (gy * y).sum(-1, keepdim=True))
     return [d.to(inputs[0].dtype).contiguous() for d in run_program(pre_bwd, xs + [gx])]
@@ -74,10 +68,10 @@ def _fused_softmax_op(inputs: list[torch.Tensor], mask: Optional[torch.Tensor], 
                       post_ints: list[int], post_floats: list[float], post_bwd_ints: list[int],
                       post_bwd_floats: list[float]) -> torch.Tensor:
     pre, post = _check(inputs, mask, pre_ints, pre_floats, post_ints, post_floats)
-    fn = D.compiled(_OP, "fused_softmax", inputs[0].device)
-    if fn is not None:  # the kernel returns a new tensor
-        return fn(inputs, mask, pre_ints, pre_floats, post_ints, post_floats)
-    return D.fresh([eager_fused_softmax(pre, post, inputs, mask)], list(inputs) + [mask])[0]
+    backend = backends.choose("softmax", inputs[0].device, inputs[0].dtype)
+    out = eager_fused_softmax(pre, post, inputs, mask) if backend == "eager" else K.softmax(
+        backend, pre, post, inputs, mask)
+    return D.fresh([out], list(inputs) + [mask])[0]
 
 
 @_fused_softmax_op.register_fake
@@ -99,11 +93,12 @@ def _fused_softmax_backward_op(inputs: list[torch.Tensor], mask: Optional[torch.
     D.check_floating(_OP, [("inputs[0]", inputs[0]), ("grad", grad)])
     if grad.shape != inputs[0].shape:
         raise RuntimeError(f"{_OP}: grad has shape {tuple(grad.shape)}, expected {tuple(inputs[0].shape)}")
-    fn = D.compiled(_OP, "fused_softmax_backward", inputs[0].device)
-    if fn is not None:
-        return fn(inputs, mask, grad, pre_ints, pre_floats, post_bwd_ints, post_bwd_floats, pre_bwd_ints,
-                  pre_bwd_floats)
-    grads = eager_fused_softmax_backward(pre, post_bwd, pre_bwd, inputs, mask, grad)
+    backend = backends.choose("softmax", inputs[0].device, inputs[0].dtype)
+    if backend == "eager":
+        grads = eager_fused_softmax_backward(pre, post_bwd, pre_bwd, inputs, mask, grad)
+    else:  # the Triton backward reads the softmax rows y; the C++ and CUDA kernels recompute them
+        y = K.softmax(backend, pre, _IDENTITY, inputs, mask) if backend == "triton" else None
+        grads = K.softmax_backward(backend, pre, pre_bwd, post_bwd, inputs, y, grad, mask)
     return D.fresh(grads, list(inputs) + [mask, grad])
 
 

@@ -5,10 +5,10 @@ A supernet trains one sampled child at a time; the child uses only part of each 
 (True = used by the active child) and leaves every other entry of the parameter and of both
 moments bit-identical (no weight decay either). One call covers a whole list of tensors.
 
-Backends: the C++ kernel (``autobert_ext._C``, CPU) by default; the eager PyTorch reference
-below when ``_C`` is missing or ``AUTOBERT_BACKEND=eager``. CUDA tensors run the CUDA kernel
-(``_C.fused_masked_adamw_cuda``, also float16) when ``_C`` was built with CUDA, and raise a
-RuntimeError otherwise unless ``AUTOBERT_BACKEND=eager``.
+Backends (chosen by ``autobert_ext.backends``, family ``masked_adamw``): the C++ kernel
+(``autobert_ext._C``) for CPU tensors, the CUDA kernel (``_C.fused_masked_adamw_cuda``, also
+float16) for CUDA tensors, the eager PyTorch reference below when that kernel is missing (one
+warning) or ``AUTOBERT_BACKEND=eager``.
 
 Numerics: the kernel follows torch.optim.AdamW's op order and rounding (ATen's FMA in lerp and
 addcmul included); on AVX512 builds the moments then match torch 2.13 bit for bit. Parameters
@@ -17,26 +17,24 @@ the kernel's is. Results do not depend on the thread count.
 """
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from typing import Optional
 
 import torch
 from torch import Tensor
 
-from autobert_ext._loader import get_C, with_cuda
+from autobert_ext import _loader, backends
 
 __all__ = ["MaskedAdamW", "fused_masked_adamw_", "masked_adamw_reference_"]
 
 _OP_NAME = "autobert::fused_masked_adamw_"
 
 
-def _use_eager() -> bool:
-    """Eager when asked for (AUTOBERT_BACKEND=eager) or when the compiled kernel is missing."""
-    if os.environ.get("AUTOBERT_BACKEND", "").strip().lower() == "eager":
-        return True
-    C = get_C()
-    return C is None or not hasattr(C, "fused_masked_adamw_")
+def _backend(params: Sequence[Tensor]) -> str:
+    """The backend for this call (eager for an empty list: nothing to launch)."""
+    if not params:
+        return "eager"
+    return backends.choose("masked_adamw", params[0].device, params[0].dtype)
 
 
 def _bias_terms(step: int, lr: float, beta1: float, beta2: float) -> tuple[float, float]:
@@ -111,27 +109,23 @@ def masked_adamw_reference_(params: Sequence[Tensor], grads: Sequence[Tensor], e
 def _fused_masked_adamw_op(params: list[Tensor], grads: list[Tensor], exp_avgs: list[Tensor],
                            exp_avg_sqs: list[Tensor], masks: list[Optional[Tensor]], steps: list[int],
                            lr: float, beta1: float, beta2: float, eps: float, weight_decay: float) -> None:
-    if _use_eager():
-        masked_adamw_reference_(params, grads, exp_avgs, exp_avg_sqs, masks, steps,
-                                lr, beta1, beta2, eps, weight_decay)
-    else:
-        get_C().fused_masked_adamw_(params, grads, exp_avgs, exp_avg_sqs, masks, steps,
-                                    lr, beta1, beta2, eps, weight_decay)
+    _run(params, grads, exp_avgs, exp_avg_sqs, masks, steps, lr, beta1, beta2, eps, weight_decay)
 
 
 @_fused_masked_adamw_op.register_kernel("cuda")
 def _fused_masked_adamw_cuda(params, grads, exp_avgs, exp_avg_sqs, masks, steps,
                              lr, beta1, beta2, eps, weight_decay) -> None:
-    if os.environ.get("AUTOBERT_BACKEND", "").strip().lower() == "eager":
+    _run(params, grads, exp_avgs, exp_avg_sqs, masks, steps, lr, beta1, beta2, eps, weight_decay)
+
+
+def _run(params, grads, exp_avgs, exp_avg_sqs, masks, steps, lr, beta1, beta2, eps, weight_decay) -> None:
+    """The CPU and CUDA registrations' body: the kernel of the chosen backend, or the reference."""
+    backend = _backend(params)
+    if backend == "eager":
         masked_adamw_reference_(params, grads, exp_avgs, exp_avg_sqs, masks, steps,
                                 lr, beta1, beta2, eps, weight_decay)
         return
-    kernel = getattr(get_C(), "fused_masked_adamw_cuda", None) if with_cuda() else None
-    if kernel is None:
-        why = ("autobert_ext._C is not available" if get_C() is None
-               else "this build of autobert_ext._C has CPU kernels only; rebuild it with CUDA")
-        raise RuntimeError(f"fused_masked_adamw_: no CUDA kernel yet for CUDA tensors ({why}); "
-                           "set AUTOBERT_BACKEND=eager to use the eager PyTorch fallback")
+    kernel = getattr(_loader.get_C(), "fused_masked_adamw_cuda" if backend == "cuda" else "fused_masked_adamw_")
     kernel(params, grads, exp_avgs, exp_avg_sqs, masks, steps, lr, beta1, beta2, eps, weight_decay)
 
 

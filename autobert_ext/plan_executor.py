@@ -3,7 +3,7 @@
 Forward returns every value (views for transposes) plus per-step auxiliaries (the softmax rows
 of softmax steps, logsumexp of streaming steps) that the backward reuses, so nothing is
 recomputed except free views. Kernels come from ``autobert_ext.kernels`` (compiled C++ on CPU,
-CUDA/Triton on GPU, or the eager reference), chosen per step kind by ``kernels.backend_for``.
+CUDA/Triton on GPU, or the eager reference), chosen per step kind by ``autobert_ext.backends``.
 """
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from typing import Optional
 
 import torch
 
+from autobert_ext import backends
 from autobert_ext import kernels as K
+from autobert_ext.reference import NORM_EPS
 from autobert_ext.plan import Plan, Step, worth_fusing
 
 
@@ -21,8 +23,8 @@ def _key_mask(mask: Optional[torch.Tensor], like: torch.Tensor) -> Optional[torc
 
 
 def _normalise(x: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """x / sqrt(sum(x^2, dim) + 1e-12) and the factor r."""
-    r = torch.rsqrt((x * x).sum(dim, keepdim=True) + 1e-12)
+    """x / sqrt(sum(x^2, dim) + NORM_EPS) and the factor r."""
+    r = torch.rsqrt((x * x).sum(dim, keepdim=True) + NORM_EPS)
     return x * r, r
 
 
@@ -59,7 +61,7 @@ _KERNEL_KINDS = ("elementwise", "softmax", "streaming")  # the step kinds that r
 def _backends(device: torch.device, dtype: torch.dtype) -> dict[str, str]:
     """Backend per kernel step kind, looked up once per call (not per step: small graphs are
     dominated by per-step Python work)."""
-    return K.backends_for(device, dtype, _KERNEL_KINDS)
+    return backends.choose_all(_KERNEL_KINDS, device, dtype)
 
 
 def _elementwise_backend(backend: str, program) -> str:

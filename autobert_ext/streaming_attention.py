@@ -5,10 +5,10 @@
     none:    out = t v                 (padded keys contribute 0)
 
 ``autobert::streaming_attention`` returns (out, lse): lse (B, H, N) is the row logsumexp of t over
-the real keys (+inf for a row without any, 0 for norm="none"), saved for
-``autobert::streaming_attention_backward``, which recomputes the scores block by block and uses
-the derivative program f_bwd(s, g) = g * f'(s). The C++ kernel never holds an (N, N) tensor; the
-eager fallback below is the readable reference (and does).
+the real keys in the compute dtype (``reference.EMPTY_ROW_LSE`` for a row without any, 0 for
+norm="none"), saved for ``autobert::streaming_attention_backward``, which recomputes the scores
+block by block and uses the derivative program f_bwd(s, g) = g * f'(s). The kernels never hold an
+(N, N) tensor; ``autobert_ext.reference.streaming_attention`` is the readable reference (and does).
 """
 from __future__ import annotations
 
@@ -17,7 +17,10 @@ from typing import Optional
 import torch
 
 from autobert_ext import _dispatch as D
-from autobert_ext.program import Program, run_program
+from autobert_ext import backends
+from autobert_ext import kernels as K
+from autobert_ext.program import Program
+from autobert_ext.reference import compute_dtype
 
 _OP = "autobert.streaming_attention"
 _NORMS = ("softmax", "none")
@@ -39,66 +42,13 @@ def _check(q, k, v, mask, score_i, score_f, score_bwd_i, score_bwd_f, norm) -> t
     return score, score_bwd
 
 
-def _scores(q, k, score: Program, mask):
-    """(s, t) of shape (B, H, N, N) in the compute dtype; t is 0 at padded keys."""
-    s = torch.matmul(q, k.transpose(-1, -2))
-    t = run_program(score, [s])[0]
-    return s, t
-
-
-def _probabilities(t, lse, norm, mask):
-    """P = exp(t - lse) (softmax) or t (none), 0 at padded keys and in rows without real keys."""
-    p = torch.exp(t - lse[..., None]) if norm == "softmax" else t
-    if mask is not None:
-        p = p.masked_fill(~mask[:, None, None, :], 0.0)
-    if norm == "softmax":
-        p = torch.where(torch.isinf(lse)[..., None], torch.zeros((), dtype=p.dtype, device=p.device), p)
-    return p
-
-
-def eager_streaming_attention(q, k, v, score: Program, norm: str, mask) -> tuple[torch.Tensor, torch.Tensor]:
-    """Reference forward: (out (B, H, N, d) in q's dtype, lse (B, H, N) in the compute dtype)."""
-    ct = D.compute_dtype(q.dtype)
-    q_, k_, v_ = q.to(ct), k.to(ct), v.to(ct)
-    _, t = _scores(q_, k_, score, mask)
-    if norm == "softmax":
-        tm = t if mask is None else t.masked_fill(~mask[:, None, None, :], float("-inf"))
-        lse = torch.logsumexp(tm, -1)  # (B, H, N); -inf where no key is real
-        lse = torch.where(torch.isneginf(lse), torch.full_like(lse, float("inf")), lse)
-    else:
-        lse = torch.zeros(q.shape[:-1], dtype=ct, device=q.device)
-    out = torch.matmul(_probabilities(t, lse, norm, mask), v_)
-    return out.to(q.dtype), lse
-
-
-def eager_streaming_attention_backward(q, k, v, mask, out, lse, grad_out, score: Program, score_bwd: Program,
-                                       norm: str) -> list[torch.Tensor]:
-    """Reference backward: [dq, dk, dv] by the same recurrences as the kernel."""
-    ct = D.compute_dtype(q.dtype)
-    q_, k_, v_, o_, g_ = (x.to(ct) for x in (q, k, v, out, grad_out))
-    s, t = _scores(q_, k_, score, mask)
-    p = _probabilities(t, lse.to(ct), norm, mask)
-    dp = torch.matmul(g_, v_.transpose(-1, -2))  # (B, H, N, N)
-    if norm == "softmax":
-        dt = p * (dp - (g_ * o_).sum(-1, keepdim=True))
-    else:
-        dt = dp if mask is None else dp.masked_fill(~mask[:, None, None, :], 0.0)
-    ds = run_program(score_bwd, [s, dt])[0]
-    if mask is not None:
-        ds = ds.masked_fill(~mask[:, None, None, :], 0.0)
-    grads = [torch.matmul(ds, k_), torch.matmul(ds.transpose(-1, -2), q_), torch.matmul(p.transpose(-1, -2), g_)]
-    return [x.to(q.dtype).contiguous() for x in grads]
-
-
 @torch.library.custom_op("autobert::streaming_attention", mutates_args=())
 def _attention_op(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: Optional[torch.Tensor],
                   score_ints: list[int], score_floats: list[float], score_bwd_ints: list[int],
                   score_bwd_floats: list[float], norm: str) -> tuple[torch.Tensor, torch.Tensor]:
     score, _ = _check(q, k, v, mask, score_ints, score_floats, score_bwd_ints, score_bwd_floats, norm)
-    fn = D.compiled(_OP, "streaming_attention", q.device)
-    if fn is not None:  # the kernel returns new tensors and validates everything again itself
-        return tuple(fn(q, k, v, mask, score_ints, score_floats, norm))
-    out, lse = D.fresh(list(eager_streaming_attention(q, k, v, score, norm, mask)), [q, k, v, mask])
+    backend = backends.choose("streaming", q.device, q.dtype)
+    out, lse = D.fresh(list(K.streaming_forward(backend, q, k, v, score, norm, mask)), [q, k, v, mask])
     return out, lse
 
 
@@ -106,7 +56,7 @@ def _attention_op(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: Optio
 def _attention_fake(q, k, v, mask, score_ints, score_floats, score_bwd_ints, score_bwd_floats, norm):
     _check(q, k, v, mask, score_ints, score_floats, score_bwd_ints, score_bwd_floats, norm)
     out = q.new_empty(q.shape[:-1] + v.shape[-1:])
-    return out, q.new_empty(q.shape[:-1], dtype=D.compute_dtype(q.dtype))
+    return out, q.new_empty(q.shape[:-1], dtype=compute_dtype(q.dtype))
 
 
 @torch.library.custom_op("autobert::streaming_attention_backward", mutates_args=())
@@ -120,11 +70,8 @@ def _attention_backward_op(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, ma
     if out.shape != q.shape or grad_out.shape != q.shape or lse.shape != q.shape[:-1]:
         raise RuntimeError(f"{_OP}: out/grad_out must have shape {tuple(q.shape)} and lse {tuple(q.shape[:-1])}, got "
                            f"{tuple(out.shape)}, {tuple(grad_out.shape)}, {tuple(lse.shape)}")
-    fn = D.compiled(_OP, "streaming_attention_backward", q.device)
-    if fn is not None:
-        return tuple(fn(q, k, v, mask, out, lse, grad_out, score_ints, score_floats, score_bwd_ints, score_bwd_floats,
-                        norm))
-    grads = eager_streaming_attention_backward(q, k, v, mask, out, lse, grad_out, score, score_bwd, norm)
+    backend = backends.choose("streaming", q.device, q.dtype)
+    grads = K.streaming_backward(backend, q, k, v, out, lse, grad_out, score, score_bwd, norm, mask)
     dq, dk, dv = D.fresh(grads, [q, k, v, mask, out, lse, grad_out])
     return dq, dk, dv
 

@@ -3,7 +3,7 @@
 fp32, B=2, H=4, d=64, N in {128, 512, 1024, 2048}; cases are "<graph>/N=<n>/<fwd|fwd+bwd>".
 Variants:
   eager      autobert.graph.eager (the op-by-op reference; the baseline)
-  fused      autobert_ext.fused_attention (the backend chosen for the device, cpp on CPU)
+  fused      autobert.fusion.fused_attention (the backend chosen for the device, cpp on CPU)
   sdpa       torch.nn.functional.scaled_dot_product_attention (standard graph only)
   compiled   torch.compile of the eager graph (abz_sqrt_score only; cold compile time recorded: an empty
              Inductor cache folder, in-process kernel caches cleared; the first compile of a process
@@ -18,7 +18,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import autobert_ext
+from autobert.fusion import fused_attention, plan
 from autobert.graph import eager, library
 
 SUITE = "fused_attention"
@@ -74,8 +74,8 @@ def _bench(benchmark, bench_record, peak_memory, *, case, variant, fn, n, rounds
 @pytest.mark.parametrize("name", sorted(library))
 @pytest.mark.parametrize("variant", ["eager", "fused"])
 def test_graph(benchmark, bench_record, peak_memory, variant, name, n, mode):
-    attend = eager if variant == "eager" else autobert_ext.fused_attention
-    kind = library[name].fused_plan(D).kind
+    attend = eager if variant == "eager" else fused_attention
+    kind = plan(library[name], D).kind
     # General graphs are 10-100x cheaper than streaming ones at the same N (no (N, N) work), and
     # timings of 0.2-15 ms calls drift more: four times the rounds costs little.
     rounds = _rounds(n) * (4 if kind == "general" else 1)

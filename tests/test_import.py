@@ -1,7 +1,10 @@
 """Importing never fails and never initialises CUDA, with or without the compiled extension."""
+import os
 import subprocess
 import sys
 import textwrap
+
+import torch
 
 import autobert_ext
 
@@ -54,3 +57,24 @@ def test_extension_is_built():
     from autobert_ext._loader import get_C
     info = get_C().build_info()
     assert info["openmp"], "built without OpenMP: at::parallel_for would run serially"
+
+
+def test_extension_built_for_another_torch_is_refused_with_one_warning(tmp_path):
+    """A _C built against another torch is never loaded (that would be an undefined-symbol error or
+    a crash): the import says which versions differ, warns once, and the eager fallback runs."""
+    import json
+    import pathlib
+    import shutil
+
+    src = pathlib.Path(autobert_ext.__file__).parent
+    dst = tmp_path / "autobert_ext"
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__", "_build.json"))
+    (dst / "_build.json").write_text(json.dumps({"torch": "0.0.1"}))
+    code = CHECK + "import autobert_ext; print('error', repr(autobert_ext.load_error()))\n"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(src.parent / "python")])}
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env,
+                         cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    out = res.stdout.split()
+    assert out[:4] == ["C", "False", "warnings", "1"], res.stdout
+    assert "built against torch 0.0.1" in res.stdout and f"torch {torch.__version__} is installed" in res.stdout

@@ -17,7 +17,7 @@ from autobert_ext.program import Program, encode, run_program
 from autobert_ext.triton import _runtime as rt
 from autobert_ext.triton.attention_source import attention_source
 from autobert_ext.triton.cache import get_module
-from autobert_ext.triton.config import AttentionConfig, default_attention_config
+from autobert_ext.triton.config import AttentionConfig, default_attention_config, float32_precision
 
 _WHERE = "triton_streaming_attention"
 
@@ -40,13 +40,13 @@ def reference_streaming_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Ten
 
 
 def module_for(score: Program, score_bwd: Optional[Program], norm: str, dtype: str,
-               config: AttentionConfig, autotune: bool):
+               config: AttentionConfig, autotune: bool, precision: str = "ieee"):
     """The generated module (``attn_fwd``; ``attn_bwd_dkdv`` / ``attn_bwd_dq`` when score_bwd is given)."""
     spec = {"score": encode(score), "score_bwd": encode(score_bwd) if score_bwd is not None else None,
-            "norm": norm, "dtype": dtype, "autotune": autotune,
+            "norm": norm, "dtype": dtype, "autotune": autotune, "precision": precision,
             "config": None if autotune else dataclasses.asdict(config)}
     return get_module("attention", spec,
-                      lambda: attention_source(score, score_bwd, norm, dtype, config, autotune))
+                      lambda: attention_source(score, score_bwd, norm, dtype, config, autotune, precision))
 
 
 def _mask_args(km: Optional[torch.Tensor], dummy: torch.Tensor):
@@ -166,7 +166,8 @@ def triton_streaming_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor
         rt.check_program(_WHERE, score_bwd, 2, 1, "score_bwd")
     km = rt.key_mask_u8(_WHERE, key_padding_mask, k.shape[0], k.shape[2], k.device)
     rt.require_triton()
+    precision = float32_precision()
     if config is None:
-        config = default_attention_config(rt.next_pow2(max(q.shape[3], v.shape[3]), 16))
-    mod = module_for(score, score_bwd, norm, dtype, config, autotune)
+        config = default_attention_config(rt.next_pow2(max(q.shape[3], v.shape[3]), 16), dtype, precision)
+    mod = module_for(score, score_bwd, norm, dtype, config, autotune, precision)
     return _StreamingAttention.apply(q, k, v, km, mod, norm == "softmax")

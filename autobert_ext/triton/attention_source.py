@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Optional
 
 from autobert_ext.program import Program
+from autobert_ext.reference import EMPTY_ROW_LSE
 from autobert_ext.triton.codegen import indent, program_lines
 from autobert_ext.triton.config import AUTOTUNE_BWD, AUTOTUNE_FWD, AttentionConfig
 
@@ -121,11 +122,11 @@ _FWD_NONE = '''\
         acc += tl.dot(p.to(v.dtype), v{prec})'''
 
 _EPI_SOFTMAX = '''\
-    # A row without any real key has l = 0: output 0, logsumexp 0 (backward masks it out anyway).
+    # A row without any real key has l = 0: output 0, logsumexp EMPTY_ROW_LSE (autobert_ext.reference).
     l_ok = l_i > 0.0
     l_div = tl.where(l_ok, l_i, 1.0)
     out = acc / l_div[:, None]
-    tl.store(LSE + stats + offs_m, tl.where(l_ok, m_i + tl.log(l_div), 0.0), mask=row_ok)'''
+    tl.store(LSE + stats + offs_m, tl.where(l_ok, m_i + tl.log(l_div), float("{empty_lse}")), mask=row_ok)'''
 
 _EPI_NONE = '''\
     out = acc'''
@@ -194,22 +195,25 @@ def _autotune(configs) -> str:
 
 
 def attention_source(score: Program, score_bwd: Optional[Program], norm: str, dtype: str,
-                     config: AttentionConfig, autotune: bool) -> str:
+                     config: AttentionConfig, autotune: bool, precision: str = "ieee") -> str:
     """Module text with ``attn_fwd`` (+ ``attn_bwd_dkdv`` / ``attn_bwd_dq`` if ``score_bwd``).
 
     Args:
         score: f, 1 input (s) -> 1 output.
         score_bwd: f_bwd, inputs (s, g) -> 1 output ds = g * f'(s); None: forward only.
         norm: "softmax" or "none".
-        dtype: storage dtype name of q/k/v ("float32", "float16", "bfloat16"); float32 runs
-            tl.dot in full IEEE precision (no TF32), so fp32 results match an fp32 reference.
+        dtype: storage dtype name of q/k/v ("float32", "float16", "bfloat16").
+        precision: tl.dot input precision of float32 kernels: "ieee" (exact products, matching an
+            fp32 reference) or "tf32" (tensor cores); ignored for 16-bit dtypes.
         config: tiles (ignored by the autotuned kernels, which carry their own lists).
         autotune: wrap kernels in ``triton.autotune`` over ``config.AUTOTUNE_*``.
     """
     if norm not in ("softmax", "none"):
         raise ValueError(f"norm must be 'softmax' or 'none', got {norm!r}")
     softmax = norm == "softmax"
-    prec = ', input_precision="ieee"' if dtype == "float32" else ""
+    if precision not in ("ieee", "tf32"):
+        raise ValueError(f"precision must be 'ieee' or 'tf32', got {precision!r}")
+    prec = f', input_precision="{precision}"' if dtype == "float32" else ""
     fwd_meta = {} if autotune else dict(BLOCK_M=config.block_m, BLOCK_N=config.block_n,
                                         num_warps=config.num_warps, num_stages=config.num_stages)
     bwd_meta = {} if autotune else dict(BLOCK_M=config.bwd_block_m, BLOCK_N=config.bwd_block_n,
@@ -223,7 +227,7 @@ def attention_source(score: Program, score_bwd: Optional[Program], norm: str, dt
         ids=_IDS, queries=_QUERIES.format(ind=ind4), keys=_KEYS.format(ind=ind8), prec=prec,
         score=indent(f_lines, 8), t=f_out,
         update=(_FWD_SOFTMAX if softmax else _FWD_NONE).format(prec=prec),
-        epilogue=_EPI_SOFTMAX if softmax else _EPI_NONE)
+        epilogue=_EPI_SOFTMAX.format(empty_lse=EMPTY_ROW_LSE) if softmax else _EPI_NONE)
     parts.append((_autotune(AUTOTUNE_FWD) if autotune else "") + fwd)
     if score_bwd is None:
         return "\n".join(parts)

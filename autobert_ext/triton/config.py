@@ -63,15 +63,49 @@ class RowConfig:
         _warps("RowConfig.num_warps", self.num_warps)
 
 
-def default_attention_config(head_dim_padded: int) -> AttentionConfig:
-    """Fixed tiles by padded head dim (register budget of the fp32 accumulators)."""
+# Attention tiles per (storage dtype or "tf32", architecture) for head dims <= 64 / <= 128:
+# (block_m, block_n, warps, stages) forward, then the same for both backward kernels. Chosen by
+# compiling every generated kernel ahead of time (benchmarks/triton_compile.py, results in
+# benchmarks/results/triton-compile-sm80.json / -sm90.json) so that no kernel spills and shared
+# memory stays under SHARED_BUDGET on both architectures. IEEE float32 has no tensor-core path: its
+# dots run on FMA units with every tile in registers, hence the small tiles.
+SHARED_BUDGET = 80 * 1024  # bytes per block: two blocks per SM on sm_80 (164 KB) and sm_90 (228 KB)
+_ATTENTION_TILES = {
+    # kind: {head-dim bound: (fwd, bwd)}
+    "half": {64: ((128, 64, 8, 2), (64, 64, 8, 2)), 128: ((64, 64, 8, 2), (32, 64, 8, 2))},
+    "tf32": {64: ((64, 64, 4, 2), (32, 64, 8, 2)), 128: ((64, 32, 8, 2), (32, 32, 8, 2))},
+    "ieee": {64: ((64, 32, 8, 2), (32, 32, 8, 1)), 128: ((32, 32, 8, 2), (16, 32, 8, 1))},
+}
+
+
+def tile_kind(dtype: str, precision: str = "ieee") -> str:
+    """"half" for bfloat16/float16; for float32 its dot precision: "tf32" (tensor cores) or "ieee"."""
+    if dtype in ("bfloat16", "float16"):
+        return "half"
+    if precision not in ("ieee", "tf32"):
+        raise ValueError(f"float32 dot precision must be 'ieee' or 'tf32', got {precision!r}")
+    return precision
+
+
+def default_attention_config(head_dim_padded: int, dtype: str = "bfloat16", precision: str = "ieee") -> AttentionConfig:
+    """Fixed tiles by padded head dim, storage dtype and float32 dot precision (see _ATTENTION_TILES)."""
     if interpreting():
         return AttentionConfig(64, 64, 1, 1, 64, 64, 1, 1)
-    if head_dim_padded <= 64:
-        return AttentionConfig(128, 64, 4, 3, 64, 64, 4, 2)
-    if head_dim_padded <= 128:
-        return AttentionConfig(128, 64, 8, 2, 64, 64, 8, 2)
-    return AttentionConfig(64, 32, 8, 1, 32, 32, 8, 1)
+    tiles = _ATTENTION_TILES[tile_kind(dtype, precision)]
+    bound = 64 if head_dim_padded <= 64 else 128
+    if head_dim_padded > 128:  # beyond the measured table: the smallest tiles tl.dot allows
+        return AttentionConfig(16, 16, 4, 1, 16, 16, 4, 1)
+    (m, n, w, s), (bm, bn, bw, bs) = tiles[bound]
+    return AttentionConfig(m, n, w, s, bm, bn, bw, bs)
+
+
+def float32_precision() -> str:
+    """The tl.dot input precision of float32 kernels: "tf32" when torch allows TF32 matmuls
+    (``torch.backends.cuda.matmul.allow_tf32``, also set by ``torch.set_float32_matmul_precision``
+    "high"/"medium"), else "ieee" (exact float32 products, as an fp32 reference computes)."""
+    import torch
+    allowed = torch.backends.cuda.matmul.allow_tf32 or torch.get_float32_matmul_precision() != "highest"
+    return "tf32" if allowed else "ieee"
 
 
 def default_row_config() -> RowConfig:

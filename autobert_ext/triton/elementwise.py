@@ -51,14 +51,17 @@ def elementwise_source(program: Program, config: RowConfig) -> str:
                             stores="\n".join(stores))
 
 
+def module_for(program: Program, dtype_name: str, config: RowConfig):
+    """The generated module (``elementwise``) of ``program`` for inputs of ``dtype_name``."""
+    spec = {"program": encode(program), "dtype": dtype_name, "config": dataclasses.asdict(config)}
+    return get_module("elementwise", spec, lambda: elementwise_source(program, config))
+
+
 def run_elementwise(program: Program, inputs: Sequence[torch.Tensor], config: Optional[RowConfig] = None,
                     dtype_name: Optional[str] = None) -> list[torch.Tensor]:
     """Evaluate ``program`` on same-shape contiguous ``inputs`` (no autograd); m new tensors."""
     triton = rt.require_triton()
-    config = config or default_row_config()
-    dtype_name = dtype_name or rt.DTYPES[inputs[0].dtype]
-    spec = {"program": encode(program), "dtype": dtype_name, "config": dataclasses.asdict(config)}
-    mod = get_module("elementwise", spec, lambda: elementwise_source(program, config))
+    mod = module_for(program, dtype_name or rt.DTYPES[inputs[0].dtype], config or default_row_config())
     like = inputs[0]
     outs = [torch.empty(like.shape, dtype=like.dtype, device=like.device) for _ in program.outputs]
     numel = like.numel()

@@ -14,7 +14,7 @@ from autobert_ext.program import Program
 from autobert_ext.triton import _runtime as rt
 from autobert_ext.triton import attention as attn
 from autobert_ext.triton import softmax as sm
-from autobert_ext.triton.config import default_attention_config, default_row_config
+from autobert_ext.triton.config import default_attention_config, default_row_config, float32_precision
 from autobert_ext.triton.elementwise import run_elementwise
 
 
@@ -52,14 +52,16 @@ def softmax_backward(pre: Program, pre_bwd: Program, post_bwd: Program, inputs: 
 
 def _attention_module(q, v, score, score_bwd, norm):
     dtype = _dtype("triton streaming attention", (q,))
-    config = default_attention_config(rt.next_pow2(max(q.shape[3], v.shape[3]), 16))
-    return attn.module_for(score, score_bwd, norm, dtype, config, autotune=False)
+    precision = float32_precision()
+    config = default_attention_config(rt.next_pow2(max(q.shape[3], v.shape[3]), 16), dtype, precision)
+    return attn.module_for(score, score_bwd, norm, dtype, config, autotune=False, precision=precision)
 
 
 def streaming_forward(q, k, v, score: Program, norm: str, mask: Optional[torch.Tensor]):
     """q (B, H, M, dk), k (B, H, N, dk), v (B, H, N, dv) -> (out (B, H, M, dv), lse (B, H, M) fp32).
 
-    lse is the row logsumexp of f(s) over real keys (0 for a row without any; zeros for norm="none").
+    lse is the row logsumexp of f(s) over real keys (``reference.EMPTY_ROW_LSE`` for a row without
+    any; zeros for norm="none").
     """
     _dtype("triton streaming attention", (q, k, v))
     mod = _attention_module(q, v, score, None, norm)

@@ -5,7 +5,6 @@ import pytest
 import torch
 
 import autobert_ext
-from autobert_ext import _dispatch
 from autobert_ext.fused_softmax import _fused_softmax_backward_op, _fused_softmax_op
 from autobert_ext.program import Program, encode
 
@@ -161,11 +160,3 @@ def test_bad_input_raises_in_the_binding_too(case):
     (inputs, mask, pre_i, pre_f, _pbi, _pbf, post_i, post_f, _qbi, _qbf), _ = _bad_calls()[case]
     with pytest.raises((RuntimeError, ValueError)):
         get_C().fused_softmax(inputs, mask, pre_i, pre_f, post_i, post_f)
-
-
-def test_cuda_without_cuda_kernels_names_the_op(monkeypatch):
-    monkeypatch.delenv("AUTOBERT_BACKEND", raising=False)
-    if not autobert_ext.available() or autobert_ext.with_cuda():
-        pytest.skip("needs a CPU-only build of autobert_ext._C")
-    with pytest.raises(RuntimeError, match="autobert.fused_softmax"):
-        _dispatch.compiled("autobert.fused_softmax", "fused_softmax", torch.device("cuda"))

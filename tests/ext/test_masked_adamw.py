@@ -7,6 +7,7 @@ import torch
 
 import autobert_ext
 from autobert_ext import MaskedAdamW, fused_masked_adamw_
+from autobert_ext import backends
 from autobert_ext import masked_adamw as mod
 
 from adamw_state import bits, make_state
@@ -118,7 +119,7 @@ def test_eager_backend_env_and_missing_C_agree_with_kernel(monkeypatch):
             if name == "env":
                 mp.setenv("AUTOBERT_BACKEND", "eager")
             if name == "noC":
-                mp.setattr(mod, "get_C", lambda: None)
+                mp.setattr(autobert_ext._loader, "get_C", lambda: None)  # as if _C were missing
             ps, ms, vs = make_state(shapes, torch.float64)
             for step in range(1, 4):
                 fused_masked_adamw_(ps, rand_grads(shapes, torch.float64, step), ms, vs,
@@ -211,9 +212,27 @@ def test_bad_input_raises_clear_error_through_public_api(case, monkeypatch):
 
 
 def test_cuda_kernel_refuses_without_eager(monkeypatch):
-    monkeypatch.delenv("AUTOBERT_BACKEND", raising=False)
-    with pytest.raises(RuntimeError, match="no CUDA kernel yet"):
-        mod._fused_masked_adamw_cuda([], [], [], [], [], [1], 1e-2, 0.9, 0.999, 1e-8, 0.1)
+    """AUTOBERT_BACKEND=cuda runs the CUDA kernel where the build has one (checked against the eager
+    reference on a GPU) and otherwise refuses with the reason instead of running something else."""
+    monkeypatch.setenv("AUTOBERT_BACKEND", "cuda")
+    if not autobert_ext.with_cuda():
+        with pytest.raises(RuntimeError, match="AUTOBERT_BACKEND=cuda cannot run masked_adamw here: "
+                                               ".*(without CUDA kernels|not available)"):
+            backends.choose("masked_adamw", torch.device("cuda"), torch.float32)
+        return
+    assert backends.choose("masked_adamw", torch.device("cuda"), torch.float32) == "cuda"
+    if not torch.cuda.is_available():
+        return
+    gen = torch.Generator().manual_seed(3)
+    p, g = (torch.randn(37, generator=gen).cuda() for _ in range(2))
+    keep = (torch.rand(37, generator=gen) < 0.5).cuda()
+    fused = [p.clone(), torch.zeros_like(p), torch.zeros_like(p)]
+    eager = [t.clone() for t in fused]
+    fused_masked_adamw_([fused[0]], [g], [fused[1]], [fused[2]], [keep], step=1, **HYPER)
+    monkeypatch.setenv("AUTOBERT_BACKEND", "eager")
+    fused_masked_adamw_([eager[0]], [g], [eager[1]], [eager[2]], [keep], step=1, **HYPER)
+    for a, b in zip(fused, eager):
+        torch.testing.assert_close(a, b, **tol(torch.float32))
 
 
 # ---- MaskedAdamW ---------------------------------------------------------------------------------

@@ -7,7 +7,6 @@ import pytest
 import torch
 
 import autobert_ext
-from autobert_ext import _dispatch
 from autobert_ext.program import BY_NAME, Program, run_program
 from autobert_ext.streaming_attention import _attention_backward_op, _attention_op
 
@@ -297,11 +296,3 @@ def test_bad_input_raises_in_the_binding_too(case):
     (q, k, v, mask, si, sf, _bi, _bf, norm), match = _bad_calls()[case]
     with pytest.raises((RuntimeError, ValueError)):
         get_C().streaming_attention(q, k, v, mask, si, sf, norm)
-
-
-def test_cuda_without_cuda_kernels_names_the_op(monkeypatch):
-    monkeypatch.delenv("AUTOBERT_BACKEND", raising=False)
-    if not autobert_ext.available() or autobert_ext.with_cuda():
-        pytest.skip("needs a CPU-only build of autobert_ext._C")
-    with pytest.raises(RuntimeError, match="autobert.streaming_attention"):
-        _dispatch.compiled("autobert.streaming_attention", "streaming_attention", torch.device("cuda"))

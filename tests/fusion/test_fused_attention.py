@@ -1,6 +1,5 @@
 """fused_attention == eager (outputs and q/k/v gradients) for the library and random graphs,
 with and without padding masks, odd sizes, non-contiguous inputs; custom-op checks; bad input."""
-import os
 import random
 
 import pytest
@@ -8,7 +7,8 @@ import torch
 from numerics import assert_close_to_reference
 
 import autobert_ext
-from autobert.graph import eager, library, parse, random_graph
+from autobert.fusion import fused_attention, plan
+from autobert.graph import eager, library, random_graph
 
 
 def _inputs(b, h, n, d, dtype, seed, masked, contiguous=True):
@@ -38,7 +38,7 @@ def check_graph(graph, b=2, h=2, n=13, d=7, seed=0, masked=True, contiguous=True
     qkv, mask, grad = _inputs(b, h, n, d, dtype, seed, masked, contiguous)
     ref = _run(eager, graph, qkv, mask, grad, torch.float64)
     same = _run(eager, graph, qkv, mask, grad, dtype)
-    got = _run(autobert_ext.fused_attention, graph, qkv, mask, grad, dtype)
+    got = _run(fused_attention, graph, qkv, mask, grad, dtype)
     if mask is not None:  # outputs at padded query rows are unspecified: compare real rows only
         rows = mask[:, None, :, None].expand(b, h, n, d)
         ref[0], same[0], got[0] = ref[0][rows], same[0][rows], got[0][rows]
@@ -85,25 +85,25 @@ def test_random_graphs():
 def test_same_result_on_every_call_and_cached_plan():
     g = library["abz_sqrt_score"]
     (q, k, v), mask, _ = _inputs(2, 2, 13, 8, torch.float32, 0, True)
-    a = autobert_ext.fused_attention(g, q.float(), k.float(), v.float(), mask)
-    b = autobert_ext.fused_attention(g, q.float(), k.float(), v.float(), mask)
+    a = fused_attention(g, q.float(), k.float(), v.float(), mask)
+    b = fused_attention(g, q.float(), k.float(), v.float(), mask)
     assert torch.equal(a, b)
-    assert g.fused_plan(8) is g.fused_plan(8)
+    assert plan(g, 8) is plan(g, 8)
 
 
 @pytest.mark.parametrize("name", ["standard", "linear", "cosine", "abz_sqrt_key_qkv"])
 def test_opcheck(name):
     from autobert_ext.fused_attention import _fused_attention_op
     (q, k, v), mask, _ = _inputs(2, 2, 5, 4, torch.float64, 3, True)
-    plan = library[name].fused_plan(4).json
+    plan_json = plan(library[name], 4).json
     for m in (None, mask):
-        args = (plan, q.requires_grad_(), k.requires_grad_(), v.requires_grad_(), m)
+        args = (plan_json, q.requires_grad_(), k.requires_grad_(), v.requires_grad_(), m)
         torch.library.opcheck(_fused_attention_op, args)
 
 
 def _via_custom_op(graph, q, k, v, mask):
     from autobert_ext.fused_attention import _fused_attention_op
-    return _fused_attention_op(graph.fused_plan(q.shape[-1]).json, q, k, v, mask)[0]
+    return _fused_attention_op(plan(graph, q.shape[-1]).json, q, k, v, mask)[0]
 
 
 @pytest.mark.parametrize("name", ["standard", "linear", "cosine", "abz_sqrt_key_qkv"])
@@ -113,9 +113,9 @@ def test_eager_path_equals_custom_op(name):
     bitwise those of the registered op. A plan with nothing to fuse (``linear``) runs its torch ops
     under torch autograd instead: same forward, gradients equal up to summation order."""
     qkv, mask, grad = _inputs(2, 3, 13, 8, torch.float32, 4, True)
-    fast = _run(autobert_ext.fused_attention, library[name], qkv, mask, grad, torch.float32)
+    fast = _run(fused_attention, library[name], qkv, mask, grad, torch.float32)
     op = _run(_via_custom_op, library[name], qkv, mask, grad, torch.float32)
-    plain_autograd = library[name].fused_plan(8).fuses_nothing
+    plain_autograd = plan(library[name], 8).fuses_nothing
     assert plain_autograd == (name == "linear")
     assert torch.equal(fast[0], op[0])
     for a, b in zip(fast[1:], op[1:]):
@@ -124,14 +124,14 @@ def test_eager_path_equals_custom_op(name):
         else:
             assert torch.equal(a, b)
     with torch.no_grad():  # inference takes a third path: the output only, nothing saved
-        inference = autobert_ext.fused_attention(library[name], *[t.float() for t in qkv], mask)
+        inference = fused_attention(library[name], *[t.float() for t in qkv], mask)
     assert torch.equal(inference, op[0])
 
 
 def test_double_backward_fails_loudly():
     qkv, mask, _ = _inputs(1, 2, 5, 4, torch.float64, 5, True)
     leaves = [t.requires_grad_() for t in qkv]
-    out = autobert_ext.fused_attention(library["standard"], *leaves, mask)
+    out = fused_attention(library["standard"], *leaves, mask)
     (gq,) = torch.autograd.grad(out.square().sum(), leaves[:1], create_graph=True)
     with pytest.raises(RuntimeError, match="once_differentiable|does not require grad"):
         gq.sum().backward()
@@ -142,10 +142,10 @@ def test_compiles_through_the_custom_op():
     (planning is Python-side work: a compiled caller passes the plan, planned once beforehand)."""
     graph = library["abz_sqrt_score"]
     qkv, mask, grad = _inputs(1, 2, 9, 8, torch.float64, 6, True)
-    plan = graph.fused_plan(8)
-    compiled = torch.compile(lambda q, k, v, m: autobert_ext.fused_attention(plan.json, q, k, v, m),
+    p = plan(graph, 8)
+    compiled = torch.compile(lambda q, k, v, m: autobert_ext.fused_attention(p.json, q, k, v, m),
                              backend="aot_eager", fullgraph=True)
-    want = _run(autobert_ext.fused_attention, graph, qkv, mask, grad, torch.float64)
+    want = _run(fused_attention, graph, qkv, mask, grad, torch.float64)
     got = _run(lambda _g, q, k, v, m: compiled(q, k, v, m), graph, qkv, mask, grad, torch.float64)
     for w, g in zip(want, got):
         torch.testing.assert_close(g, w)
@@ -163,26 +163,30 @@ def test_bad_input():
     g = library["standard"]
     q = torch.randn(2, 2, 5, 4)
     with pytest.raises(ValueError, match=r"q must be a \(B, H, N, d\) tensor"):
-        autobert_ext.fused_attention(g, q[0], q, q)
+        fused_attention(g, q[0], q, q)
     with pytest.raises(ValueError, match="shapes differ"):
-        autobert_ext.fused_attention(g, q, q[:, :1], q)
+        fused_attention(g, q, q[:, :1], q)
     with pytest.raises(ValueError, match="shapes differ"):
-        autobert_ext.fused_attention(g, q, q, q[..., :3])
+        fused_attention(g, q, q, q[..., :3])
     with pytest.raises(ValueError, match="dtypes differ"):
-        autobert_ext.fused_attention(g, q, q.double(), q)
+        fused_attention(g, q, q.double(), q)
     with pytest.raises(ValueError, match="float32/float64"):
-        autobert_ext.fused_attention(g, q.int(), q.int(), q.int())
+        fused_attention(g, q.int(), q.int(), q.int())
     with pytest.raises(ValueError, match="key_padding_mask must be a \\(B, N\\) = \\(2, 5\\) bool"):
-        autobert_ext.fused_attention(g, q, q, q, torch.ones(2, 4, dtype=torch.bool))
+        fused_attention(g, q, q, q, torch.ones(2, 4, dtype=torch.bool))
     with pytest.raises(ValueError, match="bool"):
-        autobert_ext.fused_attention(g, q, q, q, torch.ones(2, 5))
-    with pytest.raises(TypeError, match="Graph, a Plan"):
+        fused_attention(g, q, q, q, torch.ones(2, 5))
+    with pytest.raises(TypeError, match="a Plan or a plan JSON"):
         autobert_ext.fused_attention(42, q, q, q)
+    with pytest.raises(TypeError, match="a Plan or a plan JSON"):  # planning belongs to autobert.fusion
+        autobert_ext.fused_attention(g, q, q, q)
+    with pytest.raises(TypeError, match="needs an autobert.graph.Graph"):
+        fused_attention(plan(g, 4), q, q, q)
     with pytest.raises(ValueError, match="head dim 8"):
-        autobert_ext.fused_attention(g.fused_plan(8), q, q, q)
+        autobert_ext.fused_attention(plan(g, 8), q, q, q)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU error path")
 def test_cuda_tensor_without_gpu_is_a_clear_error():
     with pytest.raises((RuntimeError, AssertionError), match="(?i)cuda|torch not compiled"):
-        autobert_ext.fused_attention(library["standard"], *(torch.randn(1, 1, 3, 2, device="cuda") for _ in range(3)))
+        fused_attention(library["standard"], *(torch.randn(1, 1, 3, 2, device="cuda") for _ in range(3)))

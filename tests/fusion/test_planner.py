@@ -3,7 +3,6 @@ import random
 import time
 
 import pytest
-import torch
 
 from autobert.fusion.planner import plan
 from autobert.graph import library, parse, random_graph

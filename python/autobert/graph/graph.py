@@ -173,11 +173,6 @@ class Graph:
         from autobert.graph.functional import functional_fingerprint
         return functional_fingerprint(self)
 
-    def fused_plan(self, d: int):
-        """The fused execution plan for head dimension ``d`` (autobert_ext.plan.Plan, cached)."""
-        from autobert.fusion.planner import plan
-        return plan(self, d)
-
     # ---- value semantics ----
     def __eq__(self, other) -> bool:
         return isinstance(other, Graph) and self.to_json() == other.to_json()

@@ -29,7 +29,7 @@ _LAZY = {
     "AttentionHandle": "autobert.hf.selection",
 }
 
-__all__ = ["ATTN_IMPLEMENTATION", "register", "require_transformers", *_LAZY]
+__all__ = ["ATTN_IMPLEMENTATION", "register", "require_transformers"] + list(_LAZY)
 
 
 def __getattr__(name: str):

@@ -5,7 +5,6 @@ module prints.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import sys
