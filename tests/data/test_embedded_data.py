@@ -3,7 +3,6 @@ import json
 import subprocess
 import sys
 
-import pytest
 
 from autobert.data import NOTICE, default_corpus, default_vocab, resolve_data
 from autobert.train import WordPieceTokenizer
