@@ -132,7 +132,7 @@ class RayExecutor:
         text = str(error)
         if "creation task" in text:
             raise RuntimeError(f"a Ray worker could not build its evaluator: {text[:2000]}") from error
-        if self.losses_in_a_row > 2 * len(self.actors) + 2:
+        if self.losses_in_a_row > 10 * (len(self.actors) + 1):  # far beyond a few unlucky candidates
             raise RuntimeError(f"{self.losses_in_a_row} Ray workers lost in a row with no evaluation finishing; "
                                f"last: {text[:2000]}") from error
 
