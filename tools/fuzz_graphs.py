@@ -396,8 +396,9 @@ def fuzz_malformed(n_docs: int, seed: int) -> dict:
             "findings": findings[:200]}
 
 
-def merge(paths: list, out: str) -> dict:
-    """Sum the counts of shard result files (run with different seeds) into one results file."""
+def merge(paths: list, out: str, with_triage: bool = False) -> dict:
+    """Sum the counts of shard result files (run with different seeds) into one results file;
+    ``with_triage`` re-runs each mismatch in float64 (see ``triage``)."""
     docs = [json.loads(Path(p).read_text()) for p in paths]
     merged = {"shards": [{k: d[k] for k in ("seed", "command", "wall_s", "cpu_s", "load_average")} for d in docs],
               "ulps_floor": docs[0]["ulps_floor"], "torch": docs[0]["torch"], "cpus": docs[0]["cpus"],
@@ -416,7 +417,7 @@ def merge(paths: list, out: str) -> dict:
                         sub[kk] = sub.get(kk, 0) + vv
                 elif isinstance(v, list):
                     total.setdefault(k, []).extend(v)
-        for f in total.get("findings", []) if part == "graphs" else []:
+        for f in total.get("findings", []) if part == "graphs" and with_triage else []:
             if f["kind"] == "mismatch":
                 f["triage"] = triage(f["case"])
         if "ops_never_drawn" in total:
@@ -437,9 +438,10 @@ def main(argv=None) -> int:
     p.add_argument("--time-limit", type=float, default=float("inf"), help="stop drawing graphs after this many s")
     p.add_argument("--out", help="results JSON (rewritten after every batch)")
     p.add_argument("--merge", nargs="+", metavar="SHARD_JSON", help="only merge these shard results into --out")
+    p.add_argument("--triage", action="store_true", help="with --merge: re-run every mismatch in float64")
     args = p.parse_args(argv)
     if args.merge:
-        m = merge(args.merge, args.out)
+        m = merge(args.merge, args.out, args.triage)
         print(f"merged {len(args.merge)} shards: {m['graphs'].get('graphs_checked', 0)} graphs, "
               f"{m['malformed'].get('malformed', 0)} malformed documents")
         return 0

@@ -4,8 +4,9 @@ resumes under torchrun.
 
 Tolerance: the two runs see the same blocks in the same order (the sampler splits each global batch
 between the ranks) but draw masks and dropout from per-rank streams, so the curves are not bitwise
-equal. Measured here on the 8-step tiny run: per-step training losses differ by at most ~0.1 nats,
-and the held-out losses (fixed masks) by ~0.02; the test allows 0.35 and 0.1.
+equal. Measured here (steps 1-4 of this run, 2 processes x 4 blocks vs 1 x 8): per-step training
+losses differ by at most 0.035 nats (0.032, 0.025, 0.0003, 0.035), the held-out loss at step 4
+(fixed masks) by 0.0098; the test allows 0.15 and 0.05.
 """
 import json
 import os
@@ -20,7 +21,7 @@ import torch
 from autobert.model import tiny
 
 ROOT = Path(__file__).resolve().parents[2]
-STEP_TOL, EVAL_TOL = 0.35, 0.1
+STEP_TOL, EVAL_TOL = 0.15, 0.05
 
 
 def _env():
