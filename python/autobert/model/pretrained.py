@@ -17,6 +17,7 @@ from typing import Optional
 import torch
 from torch import nn
 
+from autobert.model.atomic import atomic_write
 from autobert.model.config import ArchConfig
 from autobert.model.heads import build_head
 
@@ -52,10 +53,8 @@ def tensor_digest(state: dict[str, torch.Tensor]) -> str:
 
 
 def _atomic_write(path: Path, write) -> None:
-    """Write through a temporary file then rename, so a crash never leaves half a file under ``path``."""
-    tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    os.replace(tmp, path)
+    """Write through a synced temporary file then rename, so a crash never leaves half a file under ``path``."""
+    atomic_write(path, write)
 
 
 def write_weights(state: dict[str, torch.Tensor], path: "str | os.PathLike") -> None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import random
 import time
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import Callable, Optional
 
 import torch
 
+from autobert.model.atomic import atomic_write
 from autobert.model.config import ArchConfig
 from autobert.model.space import SearchSpace
 from autobert.search.config import BIWSConfig
@@ -167,10 +167,13 @@ class BIWSEvaluator:
         data: train / held-out blocks.
         cfg: BIWS settings; seed: run seed.
         constraints: a latency limit is checked on the extracted child before training.
+        device: where the supernet lives and children train; the data stay on the CPU (masks are
+            drawn there, so they are the same on any device) and each batch moves over.
     """
 
     def __init__(self, base: ArchConfig, space: SearchSpace, data: MLMData, cfg: BIWSConfig, seed: int = 0,
-                 constraints: Optional[Constraints] = None, glue: Optional[GlueData] = None):
+                 constraints: Optional[Constraints] = None, glue: Optional[GlueData] = None,
+                 device: "str | torch.device" = "cpu"):
         if base.vocab_size != data.vocab_size:
             raise ValueError(f"base vocab_size {base.vocab_size} != data vocabulary {data.vocab_size}")
         if cfg.threads:
@@ -181,6 +184,8 @@ class BIWSEvaluator:
         with torch.random.fork_rng():
             torch.manual_seed(seed)
             self.supernet = Supernet(base, kernel_sizes=space.kernel_sizes, space=space)
+        self.device = torch.device(device)
+        self.supernet.to(self.device)
 
     # ---- supernet ----
     def _batch(self, gen: torch.Generator) -> torch.Tensor:
@@ -204,6 +209,7 @@ class BIWSEvaluator:
                 sampler = single if rng.random() < self.cfg.single_change_prob else uniform
                 self.supernet.activate(sampler())
                 inputs, labels = mask_tokens(self._batch(gen), self.data.masking, generator=gen)
+                inputs, labels = inputs.to(self.device), labels.to(self.device)
                 loss = masked_lm_loss(self.supernet.net, inputs, labels)
                 opt.zero_grad(set_to_none=True)
                 if not torch.isfinite(loss):  # a numerically wild child must not poison the shared weights
@@ -222,14 +228,11 @@ class BIWSEvaluator:
 
     def save(self, path) -> None:
         """Atomically write the supernet weights (a crash never leaves a half-written file)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        torch.save({"state_dict": self.supernet.state_dict(), "base": self.base.to_json()}, tmp)
-        os.replace(tmp, path)
+        state = {k: v.cpu() for k, v in self.supernet.state_dict().items()}  # loadable on any device
+        atomic_write(path, lambda tmp: torch.save({"state_dict": state, "base": self.base.to_json()}, tmp))
 
     def load(self, path) -> None:
-        doc = torch.load(path, map_location="cpu", weights_only=True)
+        doc = torch.load(path, map_location=self.device, weights_only=True)
         if doc["base"] != self.base.to_json():
             raise ValueError(f"supernet checkpoint {path} was made for another base architecture")
         self.supernet.load_state_dict(doc["state_dict"])

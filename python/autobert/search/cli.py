@@ -27,6 +27,10 @@ def add_commands(sub) -> None:
     s.add_argument("--executor", choices=("local", "ray"))
     s.add_argument("--address", help="Ray cluster address (default: a local Ray instance)")
     s.add_argument("--workers", type=int, help="Ray workers")
+    s.add_argument("--device", help="where the supernet and candidates train: auto (default: CUDA when available), "
+                                    "cpu, cuda or cuda:N")
+    s.add_argument("--gpus-per-worker", type=float,
+                   help="GPUs each Ray evaluator reserves (fractions pack several per GPU; default 1 on CUDA, else 0)")
     s.add_argument("--fitness", choices=("mlm", "toy"), help="toy: training-free fitness (testing)")
     s.add_argument("--glue-task", help="quick GLUE proxy: fine-tune each candidate briefly on this task "
                                        "(sst2, rte, mrpc, ...) after its MLM steps")
@@ -85,7 +89,8 @@ def add_commands(sub) -> None:
 def _config_from_args(args):
     from autobert.search.config import PRESETS, SearchConfig
     changes = _read_config(args.config) if args.config else {}
-    for name in ("budget", "corpus", "vocab", "seed", "executor", "address", "workers", "fitness"):
+    for name in ("budget", "corpus", "vocab", "seed", "executor", "address", "workers", "fitness", "device",
+                 "gpus_per_worker"):
         value = getattr(args, name, None)
         if value is not None:
             changes[name] = value
@@ -169,8 +174,9 @@ def _search(args) -> int:
         print("error: give exactly one of --out RUN_DIR (new search) or --resume RUN_DIR", file=sys.stderr)
         return 2
     fixed = [f"--{n.replace('_', '-')}" for n in ("config", "corpus", "vocab", "seed", "strategy", "executor",
-                                                  "address", "workers", "fitness", "glue_task", "glue_dir",
-                                                  "glue_weight", "supernet_from") if getattr(args, n) is not None]
+                                                  "address", "workers", "device", "gpus_per_worker", "fitness",
+                                                  "glue_task", "glue_dir", "glue_weight", "supernet_from")
+             if getattr(args, n) is not None]
     if args.resume and fixed:
         print(f"error: a resumed run keeps its config.json; only --budget may change (got {', '.join(fixed)})",
               file=sys.stderr)

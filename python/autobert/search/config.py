@@ -13,6 +13,7 @@ from typing import Any, Optional
 
 from autobert.model.space import DEFAULT_KERNELS
 from autobert.search.constraints import Constraints
+from autobert.search.device import check_device_name
 from autobert.search.evolution import STRATEGIES
 from autobert.search.priority import REWARD_NORMS
 
@@ -170,6 +171,9 @@ class SearchConfig:
     executor: str = "local"              # local | ray
     address: Optional[str] = None        # Ray cluster address (None: start a local Ray instance)
     workers: int = 2                     # Ray workers
+    device: str = "auto"                 # auto (CUDA when available) | cpu | cuda | cuda:N: supernet and children
+    gpus_per_worker: Optional[float] = None  # GPUs a Ray evaluator reserves (fractional packs several per GPU);
+    #                                          None: 1 when the device resolves to CUDA, else 0
     max_proposals: Optional[int] = None  # stop after this many proposals (None: 20 * budget), failed included
     model: ModelSizes = ModelSizes()
     evolution: EvolutionConfig = EvolutionConfig()
@@ -180,6 +184,9 @@ class SearchConfig:
         _int("SearchConfig", "budget", self.budget, 1)
         _int("SearchConfig", "seed", self.seed, 0)
         _int("SearchConfig", "workers", self.workers, 1)
+        check_device_name(self.device)
+        if self.gpus_per_worker is not None:
+            _num("SearchConfig", "gpus_per_worker", self.gpus_per_worker, 0)
         if self.max_proposals is not None:
             _int("SearchConfig", "max_proposals", self.max_proposals, 1)
         if self.fitness not in FITNESSES:

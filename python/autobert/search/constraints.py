@@ -3,7 +3,8 @@
 Parameter and FLOP limits are checked from the config alone before anything is evaluated; a
 violating child is *recorded as failed* with the reason (not silently resampled), so the database
 shows what the search tried and the op that produced it is penalised like any failure. Latency
-needs a model, so the evaluator measures it (``measure_latency_ms``) before training.
+needs a model, so the evaluator measures it (``measure_latency_ms``) before training. A time limit
+on a whole evaluation (``max_eval_seconds``) is enforced by the executors (``evaluate_safely``).
 """
 from __future__ import annotations
 
@@ -30,9 +31,10 @@ class Constraints:
     seq_len: int = 128                     # sequence length the FLOP (and latency) limit refers to
     max_latency_ms: Optional[float] = None  # measured forward latency of one batch (see measure_latency_ms)
     latency_batch: int = 8                 # batch size of the latency measurement
+    max_eval_seconds: Optional[float] = None  # wall time one evaluation may take (a hung candidate fails)
 
     def __post_init__(self):
-        for name in ("max_params", "max_flops", "max_latency_ms"):
+        for name in ("max_params", "max_flops", "max_latency_ms", "max_eval_seconds"):
             _positive_or_none(name, getattr(self, name))
         for name in ("seq_len", "latency_batch"):
             v = getattr(self, name)
@@ -66,14 +68,19 @@ def measure_latency_ms(model: torch.nn.Module, seq_len: int, batch: int = 8, rep
     """Median forward time in milliseconds of ``model`` on a random (batch, seq_len) input, after one warm-up."""
     gen = torch.Generator().manual_seed(seed)
     ids = torch.randint(0, model.config.vocab_size, (batch, seq_len), generator=gen)
+    ids = ids.to(next(model.parameters()).device)
     was_training = model.training
     model.eval()
     times = []
+    # CUDA launches are asynchronous: wait for the kernels, or the time is only the launch cost.
+    sync = torch.cuda.synchronize if ids.is_cuda else (lambda: None)
     with torch.no_grad():
         model(ids)  # warm-up: first call pays allocation and planning
         for _ in range(repeats):
+            sync()
             start = time.perf_counter()
             model(ids)
+            sync()
             times.append((time.perf_counter() - start) * 1e3)
     model.train(was_training)
     return sorted(times)[len(times) // 2]

@@ -3,10 +3,20 @@
 Both take an *evaluator factory*: a picklable callable returning the evaluator (``arch ->
 fitness``), so a Ray worker builds its own (loads the data and the supernet checkpoint) once.
 Executors only compute: results come back to the driver, which alone writes the database.
+
+Faults: an evaluation that raises, returns NaN/inf, runs out of memory or past ``time_limit``
+is a ``failed`` outcome (``evaluate_safely``). A Ray worker that dies (its process killed, its
+node stopped) is replaced by a new actor placed wherever the cluster has room, and the candidate
+it held runs once more there; a second loss fails the candidate. A worker that stops answering
+for well past the time limit (stuck in native code) is killed and replaced the same way. A worker
+that cannot even build its evaluator (the factory raised) stops the search with that error, as
+do losses that go on with no evaluation finishing in between: that is a broken set-up, not a
+bad candidate, and retrying it would only spin.
 """
 from __future__ import annotations
 
 import logging
+import time
 from typing import Callable, Optional
 
 from autobert.model.config import ArchConfig
@@ -14,14 +24,17 @@ from autobert.search.outcome import Outcome, evaluate_safely
 
 log = logging.getLogger(__name__)
 
+#: attempts of one candidate when its Ray worker is lost (the first run and one retry)
+MAX_ATTEMPTS = 2
+
 
 class LocalExecutor:
     """Evaluates one candidate at a time in this process (``capacity`` 1)."""
 
     capacity = 1
 
-    def __init__(self, factory: Callable[[], Callable]):
-        self.evaluator = factory()
+    def __init__(self, factory: Callable[[], Callable], time_limit: Optional[float] = None):
+        self.evaluator, self.time_limit = factory(), time_limit
         self._queue: list[tuple[int, str]] = []
 
     def submit(self, key: int, arch_json: str) -> None:
@@ -34,7 +47,7 @@ class LocalExecutor:
     def wait(self) -> list[tuple[int, Outcome]]:
         """Evaluate the oldest submitted candidate; [(key, outcome)]."""
         key, arch_json = self._queue.pop(0)
-        return [(key, evaluate_safely(self.evaluator, ArchConfig.from_json(arch_json)))]
+        return [(key, evaluate_safely(self.evaluator, ArchConfig.from_json(arch_json), self.time_limit))]
 
     def close(self) -> None:
         self._queue.clear()
@@ -49,55 +62,128 @@ def _require_ray():
 
 
 class RayExecutor:
-    """Evaluates up to ``workers`` candidates at once on Ray actors.
+    """Evaluates up to ``workers`` candidates at once on Ray actors, spread over the cluster's nodes.
 
     Args:
         factory: picklable; each actor calls it once to build its evaluator.
-        workers: number of actors (each reserves ``cpus_per_worker`` CPUs).
+        workers: number of actors (each reserves ``cpus_per_worker`` CPUs and ``gpus_per_worker`` GPUs;
+            a fraction packs several actors on one GPU).
         address: a Ray cluster to join; None starts a local Ray instance (stopped again by ``close``).
+        time_limit: seconds one evaluation may take (see ``evaluate_safely``).
     """
 
     def __init__(self, factory: Callable[[], Callable], workers: int = 2, address: Optional[str] = None,
-                 cpus_per_worker: float = 1.0):
+                 cpus_per_worker: float = 1.0, gpus_per_worker: float = 0.0, time_limit: Optional[float] = None):
         ray = self.ray = _require_ray()
         self._owns_ray = not ray.is_initialized()
         if self._owns_ray:
             kwargs = {"address": address} if address else {"num_cpus": max(workers, 1) * cpus_per_worker}
             ray.init(include_dashboard=False, log_to_driver=False, ignore_reinit_error=True, **kwargs)
-        actor = ray.remote(num_cpus=cpus_per_worker)(_Worker)
-        self.actors = [actor.remote(factory) for _ in range(workers)]
+        # SPREAD: one actor per node before doubling up, so a cluster's nodes all work.
+        self._actor = ray.remote(num_cpus=cpus_per_worker, num_gpus=gpus_per_worker,
+                                 scheduling_strategy="SPREAD")(_Worker)
+        self.factory, self.time_limit = factory, time_limit
+        self.actors = [self._new_actor() for _ in range(workers)]
         self.idle = list(self.actors)
-        self.running: dict = {}  # ObjectRef -> (key, actor)
+        self.running: dict = {}  # ObjectRef -> (key, arch_json, actor, start time)
+        self.attempts: dict[int, int] = {}
+        self.retry: list[tuple[int, str]] = []  # lost to a dead worker, waiting for an idle one
+        self.losses_in_a_row = 0
         self.capacity = workers
+        # A worker silent for this long is presumed stuck outside Python (the alarm could not fire).
+        self.hard_limit = None if time_limit is None else 2 * time_limit + 30
+
+    def _new_actor(self):
+        return self._actor.remote(self.factory, self.time_limit)
 
     def submit(self, key: int, arch_json: str) -> None:
         if not self.idle:
             raise RuntimeError("no idle Ray worker: wait() for a result first")
         actor = self.idle.pop()
-        self.running[actor.evaluate.remote(arch_json)] = (key, actor)
+        self.attempts[key] = self.attempts.get(key, 0) + 1
+        self.running[actor.evaluate.remote(arch_json)] = (key, arch_json, actor, time.monotonic())
 
     @property
     def in_flight(self) -> int:
-        return len(self.running)
+        return len(self.running) + len(self.retry)
+
+    def _replace(self, actor) -> None:
+        """Kill ``actor`` (if still alive) and put a fresh one in its place."""
+        try:
+            self.ray.kill(actor)
+        except Exception:  # noqa: BLE001 — it may be gone already
+            pass
+        new = self._new_actor()
+        self.actors = [new if a is actor else a for a in self.actors]
+        self.idle.append(new)
+
+    def _lost(self, key: int, arch_json: str, why: str) -> Optional[Outcome]:
+        """A worker died holding ``key``: queue it for one more attempt, or fail it after the last."""
+        if self.attempts.get(key, 0) < MAX_ATTEMPTS:
+            log.warning("Ray worker lost on candidate %d (%s); evaluating it again", key, why)
+            self.retry.append((key, arch_json))
+            return None
+        log.warning("Ray worker lost on candidate %d again (%s); failing it", key, why)
+        return Outcome("failed", reason=f"worker lost {MAX_ATTEMPTS} times: {why}"[:500])
+
+    def _check_set_up(self, error: Exception) -> None:
+        """Raise when worker deaths mean the set-up is broken rather than a worker was lost."""
+        self.losses_in_a_row += 1
+        text = str(error)
+        if "creation task" in text:
+            raise RuntimeError(f"a Ray worker could not build its evaluator: {text[:2000]}") from error
+        if self.losses_in_a_row > 10 * (len(self.actors) + 1):  # far beyond a few unlucky candidates
+            raise RuntimeError(f"{self.losses_in_a_row} Ray workers lost in a row with no evaluation finishing; "
+                               f"last: {text[:2000]}") from error
+
+    def _expired(self) -> list:
+        if self.hard_limit is None:
+            return []
+        now = time.monotonic()
+        return [ref for ref, (_, _, _, t0) in self.running.items() if now - t0 > self.hard_limit]
 
     def wait(self) -> list[tuple[int, Outcome]]:
         """Block until at least one evaluation finishes; [(key, outcome)] of every finished one."""
-        ready, _ = self.ray.wait(list(self.running), num_returns=1)
-        out = []
-        for ref in ready:
-            key, actor = self.running.pop(ref)
-            self.idle.append(actor)
-            try:
-                out.append((key, self.ray.get(ref)))
-            except Exception as e:  # noqa: BLE001 — a dead worker fails the candidate, not the search
-                log.warning("Ray worker failed on candidate %d: %s", key, e)
-                out.append((key, Outcome("failed", reason=f"worker error: {type(e).__name__}: {e}"[:500])))
+        out: list[tuple[int, Outcome]] = []
+        while not out:
+            while self.retry and self.idle:
+                self.submit(*self.retry.pop(0))
+            timeout = None if self.hard_limit is None else 1.0
+            ready, _ = self.ray.wait(list(self.running), num_returns=1, timeout=timeout)
+            for ref in self._expired():
+                key, _, actor, _ = self.running.pop(ref)
+                self._replace(actor)
+                out.append((key, Outcome("failed", reason=f"time limit: worker silent for over "
+                                                            f"{self.hard_limit:g} s; killed")))
+            for ref in ready:
+                if ref not in self.running:
+                    continue
+                key, arch_json, actor, _ = self.running.pop(ref)
+                try:
+                    outcome = self.ray.get(ref)
+                except self.ray.exceptions.RayActorError as e:  # the process or its node died
+                    self._check_set_up(e)
+                    self._replace(actor)
+                    outcome = self._lost(key, arch_json, f"{type(e).__name__}: {str(e).splitlines()[0]}")
+                except Exception as e:  # noqa: BLE001 — anything else fails the candidate, not the search
+                    self.idle.append(actor)
+                    log.warning("Ray worker failed on candidate %d: %s", key, e)
+                    outcome = Outcome("failed", reason=f"worker error: {type(e).__name__}: {e}"[:500])
+                else:
+                    self.idle.append(actor)
+                    self.losses_in_a_row = 0
+                if outcome is not None:
+                    self.attempts.pop(key, None)
+                    out.append((key, outcome))
         return out
 
     def close(self) -> None:
         for a in self.actors:
-            self.ray.kill(a)
-        self.actors, self.idle, self.running = [], [], {}
+            try:
+                self.ray.kill(a)
+            except Exception:  # noqa: BLE001 — on a stopped node it is gone already
+                pass
+        self.actors, self.idle, self.running, self.retry = [], [], {}, []
         if self._owns_ray:
             self.ray.shutdown()
 
@@ -105,17 +191,27 @@ class RayExecutor:
 class _Worker:
     """A Ray actor holding one evaluator."""
 
-    def __init__(self, factory):
-        self.evaluator = factory()
+    def __init__(self, factory, time_limit: Optional[float] = None):
+        self.evaluator, self.time_limit = factory(), time_limit
 
     def evaluate(self, arch_json: str) -> Outcome:
-        return evaluate_safely(self.evaluator, ArchConfig.from_json(arch_json))
+        import ray
+        outcome = evaluate_safely(self.evaluator, ArchConfig.from_json(arch_json), self.time_limit)
+        # Which node (and GPU) did the work: the database shows how a cluster shared the search.
+        where = {"node": ray.get_runtime_context().get_node_id()}
+        gpu_ids = ray.get_gpu_ids()
+        if gpu_ids:
+            where["gpu_ids"] = [str(g) for g in gpu_ids]
+        return Outcome(outcome.status, outcome.fitness, outcome.reason, {**outcome.metrics, **where},
+                       outcome.seconds)
 
 
-def make_executor(kind: str, factory: Callable[[], Callable], workers: int = 2, address: Optional[str] = None):
+def make_executor(kind: str, factory: Callable[[], Callable], workers: int = 2, address: Optional[str] = None,
+                  gpus_per_worker: float = 0.0, time_limit: Optional[float] = None):
     """``local`` or ``ray``."""
     if kind == "local":
-        return LocalExecutor(factory)
+        return LocalExecutor(factory, time_limit)
     if kind == "ray":
-        return RayExecutor(factory, workers=workers, address=address)
+        return RayExecutor(factory, workers=workers, address=address, gpus_per_worker=gpus_per_worker,
+                           time_limit=time_limit)
     raise ValueError(f"executor must be 'local' or 'ray', got {kind!r}")

@@ -19,6 +19,7 @@ from autobert.graph import library
 from autobert.model.config import ArchConfig, AttentionLayer
 from autobert.model.space import SearchSpace, degeneracy
 from autobert.search.config import SearchConfig
+from autobert.search.device import resolve_device, worker_device
 from autobert.search.evolution import Evolution, SearchExhausted
 from autobert.search.executor import make_executor
 from autobert.search.outcome import Outcome
@@ -79,29 +80,42 @@ def replay_engine(engine: Evolution, store: SearchStore) -> None:
 
 
 class EvaluatorFactory:
-    """Picklable: builds a run's evaluator (a Ray worker calls it once)."""
+    """Picklable: builds a run's evaluator (a Ray worker calls it once) on the GPU it reserved
+    (``gpus`` > 0) or on the CPU."""
 
-    def __init__(self, config: SearchConfig, run_dir):
-        self.config_json, self.run_dir = config.to_json(), str(run_dir)
+    def __init__(self, config: SearchConfig, run_dir, gpus: float = 0.0):
+        self.config_json, self.run_dir, self.gpus = config.to_json(), str(run_dir), gpus
 
     def __call__(self):
         config = SearchConfig.from_dict(json.loads(self.config_json))
         if config.fitness == "toy":
             from autobert.search.toy import OpCountFitness
             return OpCountFitness()
-        evaluator = _biws_evaluator(config)
+        evaluator = _biws_evaluator(config, worker_device(self.gpus))
         evaluator.load(Path(self.run_dir) / SUPERNET_FILE)
         return evaluator
 
 
-def _biws_evaluator(config: SearchConfig):
+def gpus_per_worker(config: SearchConfig) -> float:
+    """GPUs each Ray evaluator reserves: the configured number, else 1 when the search runs on CUDA."""
+    if config.gpus_per_worker is not None:
+        return float(config.gpus_per_worker)
+    if config.fitness == "toy":
+        return 0.0
+    return 1.0 if resolve_device(config.device).type == "cuda" else 0.0
+
+
+def _biws_evaluator(config: SearchConfig, device=None):
+    """The BIWS evaluator of ``config`` on ``device`` (default: ``config.device`` resolved)."""
     from autobert.search.biws import BIWSEvaluator, load_glue_data, load_mlm_data
+    device = resolve_device(config.device) if device is None else device
     data = load_mlm_data(config.corpus, config.vocab, config.biws, config.seed)
     glue = None
     if config.biws.glue_task:
         glue = load_glue_data(config.vocab, config.biws, config.seed, data.id_map)
     base = base_arch(config, data.vocab_size)
-    return BIWSEvaluator(base, search_space(config), data, config.biws, config.seed, config.constraints, glue)
+    return BIWSEvaluator(base, search_space(config), data, config.biws, config.seed, config.constraints, glue,
+                         device=device)
 
 
 def check_inputs(config: SearchConfig) -> None:
@@ -134,6 +148,7 @@ def _open_run(run_dir: Path, config: Optional[SearchConfig], resume: bool, budge
             raise FileNotFoundError(f"{run_dir} is not a search run folder (no {CONFIG_FILE}); nothing to resume")
         lock.acquire()
         config = _load_config(path)
+        resolve_device(config.device)  # a run made on a GPU machine, resumed on one without: say so now
         loaded = preload(config)
     else:
         if config is None:
@@ -142,6 +157,7 @@ def _open_run(run_dir: Path, config: Optional[SearchConfig], resume: bool, budge
             lock.acquire()
         if (run_dir / DB_FILE).exists():
             raise FileExistsError(f"{run_dir} already holds a search; resume it (--resume) or choose another folder")
+        resolve_device(config.device)  # an explicit CUDA request without CUDA fails before any work
         check_inputs(config)  # before the folder exists: a typo in a path leaves nothing behind
         loaded = preload(config)
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -176,7 +192,8 @@ def _prepare_evaluator(config: SearchConfig, run_dir: Path, store: SearchStore, 
         stats = evaluator.warm_up(progress=lambda s, loss: progress("warmup", step=s, total=total, loss=loss))
         evaluator.save(ckpt)
         store.set_meta("warmup", {k: stats[k] for k in ("steps", "seconds", "skipped")} | {"losses": stats["losses"]})
-    factory = (lambda: evaluator) if config.executor == "local" else EvaluatorFactory(config, run_dir)
+    factory = (lambda: evaluator) if config.executor == "local" else EvaluatorFactory(
+        config, run_dir, gpus_per_worker(config))
     return factory, evaluator.base.vocab_size
 
 
@@ -242,7 +259,9 @@ def _run(run_dir: Path, config: SearchConfig, progress, evaluator_factory, evalu
             factory, vocab = _prepare_evaluator(config, run_dir, store, progress, evaluator)
         engine = build_engine(config, base_arch(config, vocab))
         replay_engine(engine, store)
-        executor = make_executor(config.executor, factory, config.workers, config.address)
+        executor = make_executor(config.executor, factory, config.workers, config.address,
+                                 gpus_per_worker=gpus_per_worker(config),
+                                 time_limit=config.constraints.max_eval_seconds)
         try:
             stopped = _Loop(config, store, engine, executor, progress).run()
         finally:

@@ -45,9 +45,13 @@ def save_checkpoint(run_dir: Path, ctx: DistContext, *, model: nn.Module, optimi
     final, tmp, old = run_dir / CHECKPOINT_DIR, run_dir / (CHECKPOINT_DIR + ".tmp"), run_dir / (CHECKPOINT_DIR + ".old")
     if ctx.is_main:
         shutil.rmtree(tmp, ignore_errors=True)
-        save_pretrained(model, tmp)
-        torch.save({"step": step, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                    "world_size": ctx.world_size}, tmp / _STATE)
+        try:
+            save_pretrained(model, tmp)
+            torch.save({"step": step, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                        "world_size": ctx.world_size}, tmp / _STATE)
+        except BaseException:  # a full disk: drop the half-written copy, the previous checkpoint stands
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
     barrier(ctx)  # the folder exists before other ranks add their RNG files
     torch.save(_rng_state(mask_generator), tmp / f"rng_rank{ctx.rank}.pt")
     barrier(ctx)
