@@ -231,7 +231,7 @@ def fuzz_graphs(n_graphs: int, seed: int, triton_every: int = 100, log_every: in
         stats["drawn"] += 1
         try:
             graph = build_graph(case, rng, pool)
-        except GraphError as e:  # a Hypothesis expression the IR rejects (e.g. over MAX_NODES)
+        except GraphError:  # a Hypothesis expression the IR rejects (e.g. over MAX_NODES)
             stats["rejected_by_ir"] += 1
             return
         if case["expr"] is not None and not validity(graph).ok:
@@ -302,10 +302,10 @@ def _mutated_expr(rng: random.Random, valid: str) -> str:
         return valid.replace(op, op + "x", 1) if op in valid else "frobnicate(" + valid + ")"
     if kind == 4:  # wrong arity
         return rng.choice([f"add({valid})", f"neg({valid}, Q)", f"matmul({valid})", f"softmax({valid}, {valid})",
-                           f"transpose()", f"{valid}()"])
+                           "transpose()", f"{valid}()"])
     if kind == 5:  # shapes that do not fit
         return rng.choice([f"add({valid}, transpose(K))", f"matmul({valid}, {valid})", f"transpose({valid})",
-                           f"matmul(Q, K)", f"cosine(Q, V)", f"add(matmul(Q, transpose(K)), Q)"])
+                           "matmul(Q, K)", "cosine(Q, V)", "add(matmul(Q, transpose(K)), Q)"])
     if kind == 6:  # deep nesting (no recursion limit may leak out)
         depth = rng.choice((500, 5000, 50000))
         return "neg(" * depth + "Q" + ")" * depth
