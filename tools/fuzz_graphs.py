@@ -46,7 +46,7 @@ from hypothesis import strategies as st  # noqa: E402
 from numerics import assert_close_to_reference  # noqa: E402
 from test_fused_attention import _run as run  # noqa: E402  (out, dq, dk, dv of fn(graph, q, k, v, mask))
 
-import autobert_ext  # noqa: E402
+from autobert.fusion import fused_attention, plan  # noqa: E402
 from autobert.graph import Graph, GraphError, eager, library, mutate, parse, random_graph, validity  # noqa: E402
 from autobert.graph import shapes as S  # noqa: E402
 from autobert.graph.ops import BINARY_ELEMENTWISE, OPS, UNARY_ELEMENTWISE  # noqa: E402
@@ -152,10 +152,10 @@ def check(graph, case, backends):
     same = run(eager, graph, qkv, mask, grad, torch.float32)
     if not all(torch.isfinite(t).all() for t in same):
         return ("out_of_range", "float32 eager is not finite")
-    graph.fused_plan(case["d"])  # the planner on its own: a planning error is a crash, not a kernel bug
+    plan(graph, case["d"])  # the planner on its own: a planning error is a crash, not a kernel bug
     for backend in backends:
         os.environ["AUTOBERT_BACKEND"] = backend
-        got = run(autobert_ext.fused_attention, graph, qkv, mask, grad, torch.float32)
+        got = run(fused_attention, graph, qkv, mask, grad, torch.float32)
         rows = None if mask is None else mask[:, None, :, None].expand_as(got[0])
         if not all(torch.isfinite(t).all() for t in got):
             return ("crash", f"{backend}: non-finite kernel result where float32 eager is finite")
@@ -181,8 +181,8 @@ def triage(case) -> dict:
     same = run(eager, graph, qkv, mask, grad, torch.float32)
     os.environ["AUTOBERT_BACKEND"] = "cpp"
     try:
-        got = run(autobert_ext.fused_attention, graph, qkv, mask, grad, torch.float32)
-        got64 = run(autobert_ext.fused_attention, graph, qkv, mask, grad, torch.float64)
+        got = run(fused_attention, graph, qkv, mask, grad, torch.float32)
+        got64 = run(fused_attention, graph, qkv, mask, grad, torch.float64)
     finally:
         os.environ.pop("AUTOBERT_BACKEND", None)
     out = {}
