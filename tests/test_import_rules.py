@@ -16,7 +16,7 @@ EXT = ROOT / "autobert_ext"
 PKG = ROOT / "python" / "autobert"
 
 # Higher may import lower. The middle layer is one level: its packages may import each other.
-LEVEL = {"graph": 0, "fusion": 1, "model": 2, "supernet": 3,
+LEVEL = {"graph": 0, "data": 0, "fusion": 1, "model": 2, "supernet": 3,
          "search": 4, "rank": 4, "train": 4, "glue": 4, "report": 4, "hf": 4, "experiments": 4,
          "cli": 5, "__init__": 5}
 

@@ -114,7 +114,7 @@ def _old_db(i: Inputs) -> list[str]:
 def _config_of_another_version(i: Inputs) -> list[str]:
     run = i.search_run()
     doc = json.loads((run / "config.json").read_text())
-    doc["device"] = "cuda"  # a field this version does not know
+    doc["accelerator_pool"] = "tpu"  # a field this version does not know
     (run / "config.json").write_text(json.dumps(doc))
     return ["search", "--resume", str(run), "--no-progress"]
 
@@ -200,7 +200,7 @@ CASES = [
      "run"),
     ("new-run-in-a-run", lambda i: ["search", "--out", str(i.search_run()), "--fitness", "toy", "--no-progress"],
      ["already holds a search"], "run"),
-    ("resume-config-of-another-version", _config_of_another_version, ["config.json", "device"], "run"),
+    ("resume-config-of-another-version", _config_of_another_version, ["config.json", "accelerator_pool"], "run"),
     ("resume-db-not-sqlite", lambda i: (i.search_run(), (i.out / "search.sqlite").write_bytes(b"not a db" * 100),
                                         ["search", "--resume", str(i.out)])[-1], ["search.sqlite"], "run"),
     ("resume-db-of-another-layout", _old_db, ["search.sqlite", "columns"], "run"),
