@@ -63,13 +63,11 @@ def test_compare_reuses_finished_trainings(two_runs, tiny_corpus, tmp_path, monk
     picks = FinalistConfig(k=2, steps=4)
     first = run_compare(two_runs[:1], corpus, vocab, tmp_path, seeds=[0], config=cfg, random_search=False,
                         finalists=picks)
-    import autobert.search.compare as compare
-    import autobert.search.finalists as finalists
+    import autobert.search.standalone as standalone
 
     def fail(*args, **kwargs):
         raise AssertionError("a finished training ran again")
-    monkeypatch.setattr(compare, "train_standalone", fail)
-    monkeypatch.setattr(finalists, "train_standalone", fail)
+    monkeypatch.setattr(standalone, "train_standalone", fail)  # every cached training goes through it
     again = run_compare(two_runs[:1], corpus, vocab, tmp_path, seeds=[0], config=cfg, random_search=False,
                         finalists=picks)
     assert again["models"] == first["models"]

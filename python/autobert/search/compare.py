@@ -19,7 +19,6 @@ Results are cached per model and seed under ``OUT/models``, so an interrupted co
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 from pathlib import Path
 from typing import Callable, Optional, Sequence
@@ -32,7 +31,7 @@ from autobert.search.biws import compact_map
 from autobert.search.config import SearchConfig
 from autobert.search.finalists import FinalistConfig, select_finalist, selection_data, top_k
 from autobert.search.runner import CONFIG_FILE, DB_FILE, SUPERNET_FILE, run_search
-from autobert.search.standalone import MLMBlocks, StandaloneConfig, train_standalone
+from autobert.search.standalone import MLMBlocks, StandaloneConfig, train_cached
 from autobert.search.store import SearchStore
 from autobert.train import MaskingIds, WordPieceTokenizer, load_corpus, split_blocks
 from autobert.train.archs import abz_layers, match_ffn
@@ -179,18 +178,9 @@ def _unique_names(paths: Sequence) -> list[str]:
 def _train_cached(name: str, arch: ArchConfig, seed: int, data: MLMBlocks, config: StandaloneConfig,
                   out_dir: Path, progress) -> dict:
     file = out_dir / "models" / name.replace("/", "__") / f"seed{seed}.json"
-    if file.is_file():
-        doc = json.loads(file.read_text())
-        if doc.get("arch") == arch.to_dict() and doc.get("config") == config.to_dict():
-            return doc["result"]
-    result = train_standalone(arch, data, config, seed,
-                              progress=lambda step, loss: progress("train", model=name, seed=seed, step=step,
-                                                                   steps=config.steps, loss=loss))
-    file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = file.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"arch": arch.to_dict(), "config": config.to_dict(), "result": result}))
-    tmp.replace(file)
-    return result
+    return train_cached(file, arch, data, config, seed,
+                        progress=lambda step, loss: progress("train", model=name, seed=seed, step=step,
+                                                             steps=config.steps, loss=loss))
 
 
 def run_compare(run_dirs: Sequence, corpus, vocab, out_dir, *, seeds: Sequence[int] = (0, 1, 2),

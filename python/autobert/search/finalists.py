@@ -11,12 +11,11 @@ text a comparison finally scores. ``k = 1`` keeps the proxy's best as it is.
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 from typing import Callable, Optional
 
 from autobert.model.config import ArchConfig
-from autobert.search.standalone import MLMBlocks, StandaloneConfig, train_standalone
+from autobert.search.standalone import MLMBlocks, StandaloneConfig, train_cached
 from autobert.search.store import SearchStore
 from autobert.train import split_blocks
 from autobert.train.run_config import JsonConfig, check_int
@@ -67,20 +66,12 @@ def select_finalist(name: str, candidates: list[dict], sized: Callable[[ArchConf
     train_config = dataclasses.replace(base, steps=config.steps, eval_every=config.steps)
     table = []
     for rank, cand in enumerate(candidates):
-        arch = sized(cand["arch"])
         file = cache_dir / name.replace("/", "__") / f"rank{rank}.json"
-        doc = json.loads(file.read_text()) if file.is_file() else {}
-        if doc.get("arch") != arch.to_dict() or doc.get("config") != train_config.to_dict():
-            result = train_standalone(arch, data, train_config, config.seed, progress=None if progress is None else
-                                      lambda step, loss, r=rank: progress("train", model=f"{name} finalist {r}",
-                                                                          seed=config.seed, step=step,
-                                                                          steps=train_config.steps, loss=loss))
-            doc = {"arch": arch.to_dict(), "config": train_config.to_dict(), "loss": result["loss"]}
-            file.parent.mkdir(parents=True, exist_ok=True)
-            tmp = file.with_suffix(".tmp")
-            tmp.write_text(json.dumps(doc))
-            tmp.replace(file)
-        table.append({"rank": rank, "id": cand["id"], "proxy_fitness": cand["fitness"], "loss": doc["loss"]})
+        report = None if progress is None else (
+            lambda step, loss, r=rank: progress("train", model=f"{name} finalist {r}", seed=config.seed, step=step,
+                                                steps=train_config.steps, loss=loss))
+        result = train_cached(file, sized(cand["arch"]), data, train_config, config.seed, progress=report)
+        table.append({"rank": rank, "id": cand["id"], "proxy_fitness": cand["fitness"], "loss": result["loss"]})
     winner = min(table, key=lambda row: (row["loss"], row["rank"]))
     winner["selected"] = True
     return candidates[winner["rank"]]["arch"], table

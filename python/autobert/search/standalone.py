@@ -9,8 +9,10 @@ numbers), so differences between architectures trained with one seed come from t
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import time
+from pathlib import Path
 from typing import Callable, Optional
 
 import torch
@@ -87,3 +89,19 @@ def train_standalone(arch: ArchConfig, data: MLMBlocks, config: StandaloneConfig
     loss = curve[-1][1]
     return {"curve": curve, "loss": loss, "perplexity": math.exp(min(loss, 50.0)), "seconds": train_seconds,
             "tokens_per_second": tokens / train_seconds}
+
+
+def train_cached(file: Path, arch: ArchConfig, data: MLMBlocks, config: StandaloneConfig, seed: int,
+                 progress: Optional[Callable[[int, float], None]] = None) -> dict:
+    """``train_standalone``'s result, reused from ``file`` when it holds the same architecture and config
+    (written atomically, so an interrupted comparison continues where it stopped)."""
+    if file.is_file():
+        doc = json.loads(file.read_text())
+        if doc.get("arch") == arch.to_dict() and doc.get("config") == config.to_dict():
+            return doc["result"]
+    result = train_standalone(arch, data, config, seed, progress=progress)
+    file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = file.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"arch": arch.to_dict(), "config": config.to_dict(), "result": result}))
+    tmp.replace(file)
+    return result
