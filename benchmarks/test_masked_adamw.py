@@ -28,6 +28,10 @@ ROUNDS = {"eager_masked": 8, "python_slices": 10}
 
 @pytest.fixture(scope="module")
 def problem():
+    return make_problem()
+
+
+def make_problem() -> dict:
     """50 tensors (sizes log-uniform, odd, summing to ~10M), grads, moments and 50% random masks."""
     g = torch.Generator().manual_seed(0)
     raw = torch.exp(torch.empty(50).uniform_(0, 3.5, generator=g))
