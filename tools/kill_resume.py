@@ -121,6 +121,16 @@ def newer(path: Path, t0: float) -> bool:
         return False
 
 
+def renamed_since(path: Path, t0: float) -> bool:
+    """Whether ``path`` exists and was written or renamed (its inode changed) since ``t0``: a
+    checkpoint folder left by an earlier process is not this process's."""
+    try:
+        st = path.stat()
+    except OSError:
+        return False
+    return max(st.st_mtime, st.st_ctime) >= t0
+
+
 def written_since(run: Path, names, t0: float) -> list[str]:
     """Which of the files ``names`` in ``run`` were written, or were being written (a temporary file
     beside them: ``name.tmp``, ``.name.*.tmp``), since ``t0``."""
@@ -299,20 +309,21 @@ class Pretrain(Command):
         return {"step": metrics_step(run), "checkpoint": checkpoint_step(run), "t0": time.time()}
 
     def moment(self, run, phase, start, rng):
-        step = metrics_step(run)
+        # metrics.jsonl and checkpoint.tmp may be stale (an earlier process's): only what this process
+        # wrote counts (a resume first cuts the log back to its checkpoint and rewrites it)
+        step = metrics_step(run) if newer(run / "metrics.jsonl", start["t0"]) else 0
         if phase == "checkpoint-write":  # a save can be over between two polls: then kill two saves on
-            if step > start["step"] and (run / "checkpoint.tmp").exists():
+            if step > start["step"] and newer(run / "checkpoint.tmp", start["t0"]):
                 return 0.0
             return rng.uniform(0.0, 0.05) if step >= start["step"] + 7 else None
         if phase == "training":
             return rng.uniform(0.0, 0.5) if step >= start["step"] + 4 else None
-        finishing = start["checkpoint"] < PRETRAIN_STEPS or newer(run / "metrics.jsonl", start["t0"])
-        return rng.uniform(0.0, 0.6) if step >= PRETRAIN_STEPS and finishing else None
+        return rng.uniform(0.0, 0.6) if step >= PRETRAIN_STEPS else None
 
     def landed(self, run, start):
         step, ckpt = metrics_step(run), checkpoint_step(run)
         detail = {"logged_step": step, "checkpoint_step": ckpt}
-        swap = [n for n in ("checkpoint.tmp", "checkpoint.old") if (run / n).exists()]
+        swap = [n for n in ("checkpoint.tmp", "checkpoint.old") if renamed_since(run / n, start["t0"])]
         if swap:
             detail["left"] = swap
             return "checkpoint-write", detail

@@ -8,6 +8,7 @@ import argparse
 import importlib.util
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -130,3 +131,22 @@ def test_every_phase_gets_its_share_of_the_kills(harness, tmp_path):
     assert harness.Glue(args, tmp_path).quota(10) == {"mid-task": 5, "between-tasks": 3, "suite-results": 2}
     assert harness.Glue(_args(tasks="sst2"), tmp_path).quota(2) == {"mid-task": 1, "between-tasks": 0,
                                                                      "suite-results": 1}
+
+
+def test_pretrain_state_left_by_an_earlier_process_is_not_this_ones(harness, tmp_path, monkeypatch):
+    """A kill during the last checkpoint's save leaves every step logged and checkpoint.tmp behind;
+    the next process must not be taken for one in its final save (nor in a checkpoint write) before
+    it has done anything: in a campaign that mistake spent 31 kills on processes still starting."""
+    import random
+    monkeypatch.setattr(harness, "PRETRAIN_STEPS", 9)
+    pretrain = harness.Pretrain(_args(), tmp_path)
+    run = tmp_path / "run"
+    (run / "checkpoint").mkdir(parents=True)
+    torch.save({"step": 6}, run / "checkpoint" / "trainer_state.pt")
+    (run / "checkpoint.tmp").mkdir()
+    (run / "metrics.jsonl").write_text("".join(json.dumps({"step": s, "kind": "train", "loss": 1.0}) + "\n"
+                                               for s in range(1, 10)))
+    start = {"step": 9, "checkpoint": 6, "t0": time.time() + 100}  # the next process starts after all that
+    assert pretrain.landed(run, start)[0] == "startup"
+    assert pretrain.moment(run, "final-save", start, random.Random(0)) is None
+    assert pretrain.moment(run, "checkpoint-write", start, random.Random(0)) is None
