@@ -5,27 +5,16 @@ deals each phase its share of the kills."""
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import time
 from pathlib import Path
 
-import pytest
 import torch
 
 from autobert.search.store import SearchStore
 
-TOOL = Path(__file__).resolve().parents[2] / "tools" / "kill_resume.py"
 T0 = 1_700_000_000.0  # the killed process's start (wall clock); files are dated before or after it
-
-
-@pytest.fixture(scope="module")
-def harness():
-    spec = importlib.util.spec_from_file_location("kill_resume", TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _write(path: Path, text: str = "x", *, after: bool) -> Path:
