@@ -5,16 +5,23 @@ time, and check that the final result equals an uninterrupted run with the same 
     python tools/kill_resume.py pretrain --kills 10 --work /tmp/kr
     python tools/kill_resume.py glue     --kills 10 --work /tmp/kr --glue-dir glue_data --tasks rte,mrpc,cola,sst2
 
-Each cycle starts the command (a new run first, ``--resume`` after), waits for the moment its phase
-names (polling the run folder every few ms), adds a random delay, and sends SIGKILL. Phases:
+Each cycle starts the command (a new run first, ``--resume`` after), waits for a moment of the phase
+it aims at (polling the run folder every few ms), adds a seeded random delay, and sends SIGKILL.
+After the death it reads the run folder again, which holds the state at the instant of the kill,
+and records the phase the kill really *landed* in; the aim is chosen so that every phase gets its
+share of kills (a quota per phase, counted by where kills landed). Phases:
 
-* search: ``warm-up`` (the supernet is training), ``mid-evaluation`` (a candidate is running, after
-  at least one finished in this process), ``between-writes`` (the instant a result was committed),
-  ``report`` (all candidates done: best.json, pareto.json, report.html being written);
-* pretrain: ``training`` (a checkpoint was passed in this process), ``checkpoint-write``
-  (``checkpoint.tmp`` exists), ``final-save`` (the last step logged: the model being saved);
-* glue: ``mid-task`` (a task is training), ``between-tasks`` (the instant a task's results.json
-  appeared), ``suite-results`` (all tasks done: submission zip and results being written).
+* search: ``warm-up`` (no supernet checkpoint yet), ``mid-evaluation`` (a candidate's status is
+  ``running``), ``between-writes`` (no candidate running, a result committed by this process: the
+  next proposal is being made or stored), ``report`` (all candidates done: best.json, pareto.json,
+  report.html being written);
+* pretrain: ``training`` (this process took steps), ``checkpoint-write`` (``checkpoint.tmp`` or
+  ``checkpoint.old`` left behind), ``final-save`` (every step logged and checkpointed: the model
+  being saved);
+* glue: ``mid-task`` (a task this process began has no results.json), ``between-tasks`` (a task
+  finished in this process, the next one not yet begun), ``suite-results`` (all tasks done:
+  submission zip and results being written);
+* any command: ``startup`` (the process had not yet changed the run: imports, data loading).
 
 Then the run is resumed to the end and compared: search databases row for row (candidates, status,
 fitness; integrity check, no duplicate fingerprint, nothing pending); pretrain final weights bitwise
@@ -37,12 +44,14 @@ from pathlib import Path
 
 POLL_S = 0.003
 
-# Seconds-sized search: 2 layers of width 32 on the first 20k tokens; children train 15 steps.
+# Seconds-sized search: 2 layers of width 32 on the first 20k tokens; children train 15 steps; the
+# warm-up is long enough (about a second) for kills to land in it.
 SEARCH_CONFIG = {"model": {"n_layers": 2, "hidden": 32, "heads": 2, "ffn": 64, "max_positions": 32},
-                 "biws": {"seq_len": 32, "batch_size": 8, "eval_blocks": 32, "warmup_steps": 60, "child_steps": 15,
+                 "biws": {"seq_len": 32, "batch_size": 8, "eval_blocks": 32, "warmup_steps": 200, "child_steps": 15,
                           "threads": 1, "max_tokens": 20000},
                  "evolution": {"population_size": 4, "sample_size": 2, "max_nodes": 8}}
-PRETRAIN_FLAGS = ["--preset", "demo", "--steps", "30", "--batch-size", "4", "--seq-len", "32", "--max-tokens",
+PRETRAIN_STEPS = 60
+PRETRAIN_FLAGS = ["--preset", "demo", "--steps", str(PRETRAIN_STEPS), "--batch-size", "4", "--seq-len", "32", "--max-tokens",
                   "20000", "--checkpoint-interval", "3", "--eval-interval", "10", "--log-interval", "1"]
 GLUE_FLAGS = ["--model", "bert-tiny", "--seeds", "2", "--epochs", "1", "--max-train-examples", "48",
               "--max-eval-examples", "48", "--batch-size", "16", "--max-length", "48"]
@@ -87,18 +96,80 @@ def metrics_step(run: Path) -> int:
     return max(steps)
 
 
+def checkpoint_step(run: Path) -> int:
+    """The step of the pretraining checkpoint a resume would load (0 when none)."""
+    import torch
+    for name in ("checkpoint", "checkpoint.old"):
+        state = run / name / "trainer_state.pt"
+        if state.is_file():
+            try:
+                return int(torch.load(state, map_location="cpu", weights_only=False)["step"])
+            except Exception:  # a state file cut by the kill: the resume falls back the same way
+                continue
+    return 0
+
+
 def glue_done(run: Path, tasks: list[str]) -> int:
     return sum((run / t / "results.json").is_file() for t in tasks)
 
 
+def newer(path: Path, t0: float) -> bool:
+    """Whether ``path`` exists and was written at or after wall-clock time ``t0``."""
+    try:
+        return path.stat().st_mtime >= t0
+    except OSError:
+        return False
+
+
+def renamed_since(path: Path, t0: float) -> bool:
+    """Whether ``path`` exists and was written or renamed (its inode changed) since ``t0``: a
+    checkpoint folder left by an earlier process is not this process's."""
+    try:
+        st = path.stat()
+    except OSError:
+        return False
+    return max(st.st_mtime, st.st_ctime) >= t0
+
+
+def written_since(run: Path, names, t0: float) -> list[str]:
+    """Which of the files ``names`` in ``run`` were written, or were being written (a temporary file
+    beside them: ``name.tmp``, ``.name.*.tmp``), since ``t0``."""
+    return [n for n in names if newer(run / n, t0) or newer(run / f"{n}.tmp", t0)
+            or any(newer(p, t0) for p in run.glob(f".{n}.*.tmp"))]
+
+
 # ----------------------------------------------------------------------------- commands
 class Command:
-    """One command's new/resume arguments, its kill moments and its comparison."""
+    """One command's new/resume arguments, its kill moments, where a kill landed, and its comparison.
+
+    ``PHASES`` are the moments a kill aims at, the last one (``TERMINAL``) reached only once the work is
+    done; ``startup`` (the process had not yet changed the run: imports, data loading) is where a kill
+    lands when it comes too early, and is recorded like any other phase."""
 
     name = ""
+    PHASES: tuple[str, ...] = ()
+    EARLY: str | None = None  # a phase that stops being reachable first: aimed at before the others
 
     def __init__(self, args, work: Path):
         self.args, self.work = args, work
+
+    @property
+    def terminal(self) -> str:
+        return self.PHASES[-1]
+
+    def caps(self) -> dict:
+        """The most kills a phase can take in one campaign (phases not named: no limit)."""
+        return {}
+
+    def quota(self, kills: int) -> dict:
+        """Kills to land per phase: dealt round-robin in ``PHASES`` order within ``caps``; they add up
+        to ``kills`` when the caps allow."""
+        out, caps = dict.fromkeys(self.PHASES, 0), self.caps()
+        while sum(out.values()) < kills and any(out[p] < caps.get(p, kills) for p in self.PHASES):
+            for p in self.PHASES:
+                if sum(out.values()) < kills and out[p] < caps.get(p, kills):
+                    out[p] += 1
+        return out
 
     def new(self, run: Path) -> list[str]:
         raise NotImplementedError
@@ -106,16 +177,22 @@ class Command:
     def resume(self, run: Path) -> list[str]:
         raise NotImplementedError
 
-    def phase(self, run: Path, cycle: int) -> str:
-        """The phase the next kill aims at, from the run folder's state."""
+    def reachable(self, run: Path, phase: str) -> bool:
+        """Whether a kill can still land in ``phase`` (the terminal phase always can)."""
         raise NotImplementedError
+
+    def snapshot(self, run: Path) -> dict:
+        """The run folder's state before a process starts (``t0``: the wall-clock start)."""
+        return {}
 
     def moment(self, run: Path, phase: str, start: dict, rng: random.Random) -> float | None:
         """Seconds to wait before the kill once the phase's condition holds now; None: not yet."""
         raise NotImplementedError
 
-    def snapshot(self, run: Path) -> dict:
-        return {}
+    def landed(self, run: Path, start: dict) -> tuple[str, dict]:
+        """The phase the killed process was in, read from what it left behind (the run folder after
+        its death is the state at the instant of the kill); with details."""
+        raise NotImplementedError
 
     def compare(self, ref: Path, run: Path) -> dict:
         raise NotImplementedError
@@ -123,11 +200,17 @@ class Command:
 
 class Search(Command):
     name = "search"
+    PHASES = ("warm-up", "mid-evaluation", "between-writes", "report")
+    EARLY = "warm-up"
+    RESULT_FILES = ("best.json", "pareto.json", "report.html")
 
     def __init__(self, args, work):
         super().__init__(args, work)
         self.config = work / "search_config.json"
         self.config.write_text(json.dumps(SEARCH_CONFIG))
+
+    def caps(self):
+        return {"warm-up": 2, "report": 2}
 
     def new(self, run):
         data = [f for flag, v in (("--corpus", self.args.corpus), ("--vocab", self.args.vocab)) if v
@@ -138,30 +221,52 @@ class Search(Command):
     def resume(self, run):
         return cli("search", "--resume", str(run), "--no-progress")
 
+    def reachable(self, run, phase):
+        if phase == "warm-up":
+            return not (run / "supernet" / "warmup.pt").exists()
+        if phase in ("mid-evaluation", "between-writes"):
+            return sum(r["status"] == "done" for r in db_rows(run)) < self.args.budget
+        return True
+
     def snapshot(self, run):
         rows = db_rows(run)
-        return {"finished": sum(r["status"] in ("done", "failed") for r in rows)}
-
-    def phase(self, run, cycle):
-        rows = db_rows(run)
-        if cycle == 0:
-            return "warm-up"
-        if sum(r["status"] == "done" for r in rows) >= self.args.budget - 1:
-            return "report"
-        return "mid-evaluation" if cycle % 2 else "between-writes"
+        return {"finished": sum(r["status"] in ("done", "failed") for r in rows),
+                "done": sum(r["status"] == "done" for r in rows), "t0": time.time()}
 
     def moment(self, run, phase, start, rng):
-        if phase == "warm-up":
-            return rng.uniform(0.0, 3.0) if (run / "search.sqlite").exists() else None
+        if phase == "warm-up":  # config.json is (re)written once the data is loaded, just before the warm-up
+            ready = newer(run / "config.json", start["t0"]) and not (run / "supernet" / "warmup.pt").exists()
+            return rng.uniform(0.0, 1.0) if ready else None
         rows = db_rows(run)
         finished = sum(r["status"] in ("done", "failed") for r in rows)
         if phase == "between-writes":
             return 0.0 if finished > start["finished"] else None
         if phase == "mid-evaluation":
-            return rng.uniform(0.0, 1.0) if finished > start["finished"] and any(
+            return rng.uniform(0.0, 0.6) if finished > start["finished"] and any(
                 r["status"] == "running" for r in rows) else None
         done = sum(r["status"] == "done" for r in rows)
-        return rng.uniform(0.0, 1.5) if done >= self.args.budget else None
+        writing = done > start["done"] or any(newer(run / f, start["t0"]) for f in self.RESULT_FILES)
+        return rng.uniform(0.0, 0.3) if done >= self.args.budget and writing else None
+
+    def landed(self, run, start):
+        rows = db_rows(run)
+        finished = sum(r["status"] in ("done", "failed") for r in rows)
+        done = sum(r["status"] == "done" for r in rows)
+        detail = {"finished": finished, "running": [r["id"] for r in rows if r["status"] == "running"],
+                  "pending": [r["id"] for r in rows if r["status"] == "pending"]}
+        if not (run / "search.sqlite").exists() or not newer(run / "config.json", start["t0"]):
+            return "startup", detail  # data not loaded yet: config.json is rewritten after that
+        if not (run / "supernet" / "warmup.pt").exists():
+            return "warm-up", detail
+        written = written_since(run, self.RESULT_FILES, start["t0"])
+        if done >= self.args.budget:
+            detail["results_written"] = written
+            return ("report" if done > start["done"] or written else "startup"), detail
+        if detail["running"]:
+            return "mid-evaluation", detail
+        # no evaluation running: between a result's commit and the next candidate's start (a
+        # proposal being made or added), or before this process changed anything at all
+        return ("between-writes" if finished > start["finished"] else "startup"), detail
 
     def compare(self, ref, run):
         key = ("id", "fingerprint", "function", "status", "fitness", "params", "parent", "op", "generation")
@@ -181,6 +286,11 @@ class Search(Command):
 
 class Pretrain(Command):
     name = "pretrain"
+    PHASES = ("training", "checkpoint-write", "final-save")
+    FINAL_FILES = ("model.safetensors", "config.json", "vocab.txt", "summary.json")
+
+    def caps(self):
+        return {"final-save": 2}
 
     def new(self, run):
         data = [f for flag, v in (("--corpus", self.args.corpus), ("--vocab", self.args.vocab)) if v
@@ -191,23 +301,38 @@ class Pretrain(Command):
     def resume(self, run):
         return cli("pretrain", "--out", str(run), "--resume", "--no-progress")
 
-    def snapshot(self, run):
-        return {"step": metrics_step(run)}
+    def reachable(self, run, phase):
+        # the last checkpoint is the final step's: a resume from it trains and checkpoints no more
+        return phase == self.terminal or checkpoint_step(run) < PRETRAIN_STEPS
 
-    def phase(self, run, cycle):
-        if metrics_step(run) >= 27:
-            return "final-save"
-        return ("training", "checkpoint-write")[cycle % 2]
+    def snapshot(self, run):
+        return {"step": metrics_step(run), "checkpoint": checkpoint_step(run), "t0": time.time()}
 
     def moment(self, run, phase, start, rng):
-        step = metrics_step(run)
+        # metrics.jsonl and checkpoint.tmp may be stale (an earlier process's): only what this process
+        # wrote counts (a resume first cuts the log back to its checkpoint and rewrites it)
+        step = metrics_step(run) if newer(run / "metrics.jsonl", start["t0"]) else 0
         if phase == "checkpoint-write":  # a save can be over between two polls: then kill two saves on
-            if step > start["step"] and (run / "checkpoint.tmp").exists():
+            if step > start["step"] and newer(run / "checkpoint.tmp", start["t0"]):
                 return 0.0
             return rng.uniform(0.0, 0.05) if step >= start["step"] + 7 else None
         if phase == "training":
             return rng.uniform(0.0, 0.5) if step >= start["step"] + 4 else None
-        return rng.uniform(0.0, 0.6) if step >= 30 else None
+        return rng.uniform(0.0, 0.6) if step >= PRETRAIN_STEPS else None
+
+    def landed(self, run, start):
+        step, ckpt = metrics_step(run), checkpoint_step(run)
+        detail = {"logged_step": step, "checkpoint_step": ckpt}
+        swap = [n for n in ("checkpoint.tmp", "checkpoint.old") if renamed_since(run / n, start["t0"])]
+        if swap:
+            detail["left"] = swap
+            return "checkpoint-write", detail
+        if step >= PRETRAIN_STEPS and ckpt >= PRETRAIN_STEPS:
+            written = written_since(run, self.FINAL_FILES, start["t0"])
+            detail["final_written"] = written
+            return ("final-save" if start["checkpoint"] < PRETRAIN_STEPS or written else "startup"), detail
+        trained = ckpt > start["checkpoint"] or (newer(run / "metrics.jsonl", start["t0"]) and step > start["checkpoint"])
+        return ("training" if trained else "startup"), detail
 
     def compare(self, ref, run):
         from safetensors.torch import load_file
@@ -230,12 +355,17 @@ def _records(run: Path) -> list:
 
 class Glue(Command):
     name = "glue"
+    PHASES = ("mid-task", "between-tasks", "suite-results")
+    TASK_CONFIG = "finetune_config.json"
 
     def __init__(self, args, work):
         super().__init__(args, work)
         if not args.glue_dir:
             raise SystemExit("glue needs --glue-dir")
         self.tasks = args.tasks.split(",")
+
+    def caps(self):
+        return {"between-tasks": len(self.tasks) - 1, "suite-results": 2}
 
     def new(self, run):
         vocab = ["--vocab", self.args.vocab] if self.args.vocab else []
@@ -247,42 +377,61 @@ class Glue(Command):
 
     resume = new  # glue reuses the tasks an earlier call finished: the same command resumes
 
-    def snapshot(self, run):
-        return {"done": glue_done(run, self.tasks), "t0": time.monotonic()}
+    def reachable(self, run, phase):
+        left = len(self.tasks) - glue_done(run, self.tasks)
+        return phase == self.terminal or (left > 1 if phase == "between-tasks" else left > 0)
 
-    def phase(self, run, cycle):
-        if glue_done(run, self.tasks) == len(self.tasks):
-            return "suite-results"
-        return ("mid-task", "between-tasks", "mid-task")[cycle % 3]
+    def snapshot(self, run):
+        return {"done": glue_done(run, self.tasks), "t0": time.time()}
+
+    def _started(self, run, t0):
+        """Tasks this process began (its task config written since ``t0``) and has not finished."""
+        return [t for t in self.tasks if newer(run / t / self.TASK_CONFIG, t0)
+                and not (run / t / "results.json").is_file()]
 
     def moment(self, run, phase, start, rng):
         done = glue_done(run, self.tasks)
         if phase == "between-tasks":
             return 0.0 if done > start["done"] else None
         if phase == "mid-task":
-            active = [t for t in self.tasks if (run / t).is_dir() and not (run / t / "results.json").is_file()]
-            return rng.uniform(0.0, 2.0) if active else None
-        return rng.uniform(0.0, 0.5) if done == len(self.tasks) else None
+            return rng.uniform(0.0, 2.0) if self._started(run, start["t0"]) else None
+        return rng.uniform(0.0, 0.5) if done == len(self.tasks) and newer(run / self.TASK_CONFIG, start["t0"]) \
+            else None
+
+    def landed(self, run, start):
+        done = glue_done(run, self.tasks)
+        started = self._started(run, start["t0"])
+        detail = {"tasks_done": done, "task_running": started}
+        if not newer(run / self.TASK_CONFIG, start["t0"]):  # the suite writes its config before any task
+            return "startup", detail
+        if done == len(self.tasks):
+            return "suite-results", detail
+        if started:
+            return "mid-task", detail
+        return ("between-tasks" if done > start["done"] else "startup"), detail
 
     def compare(self, ref, run):
         diffs = []
         for t in self.tasks:
-            a, b = (json.loads((d / t / "results.json").read_text()) for d in (ref, run))
-            if _strip_times(a) != _strip_times(b):
+            a, b = (_comparable(json.loads((d / t / "results.json").read_text()), d) for d in (ref, run))
+            if a != b:
                 diffs.append(t)
         subs = sorted(p.name for p in (ref / "submission").glob("*.tsv"))
         sub_equal = all((ref / "submission" / n).read_bytes() == (run / "submission" / n).read_bytes() for n in subs)
-        suite = [_strip_times(json.loads((d / "results.json").read_text())) for d in (ref, run)]
+        suite = [_comparable(json.loads((d / "results.json").read_text()), d) for d in (ref, run)]
         return {"equal": not diffs and sub_equal and suite[0] == suite[1], "tasks_differing": diffs,
                 "submission_files": len(subs), "submission_equal": sub_equal, "suite_equal": suite[0] == suite[1]}
 
 
-def _strip_times(doc):
-    """A result document without its wall-clock fields (they differ run to run)."""
+def _comparable(doc, run: Path):
+    """A result document without its wall-clock fields (they differ run to run) and with the run
+    folder's own path (in the submission file names) replaced by ``<run>``."""
     if isinstance(doc, dict):
-        return {k: _strip_times(v) for k, v in doc.items() if k not in ("wall_s", "seconds")}
+        return {k: _comparable(v, run) for k, v in doc.items() if k not in ("wall_s", "seconds")}
     if isinstance(doc, list):
-        return [_strip_times(v) for v in doc]
+        return [_comparable(v, run) for v in doc]
+    if isinstance(doc, str) and doc.startswith(str(run)):
+        return "<run>" + doc[len(str(run)):]
     return doc
 
 
@@ -298,15 +447,16 @@ def _run_to_end(argv: list[str], timeout: float) -> float:
     return time.monotonic() - t0
 
 
-def kill_cycle(cmd: Command, run: Path, argv: list[str], cycle: int, rng: random.Random, timeout: float) -> dict:
-    """Start ``argv``, SIGKILL it at the moment of this cycle's phase; the record of what happened."""
-    phase = cmd.phase(run, cycle)
+def kill_cycle(cmd: Command, run: Path, argv: list[str], cycle: int, aimed: str, rng: random.Random,
+               timeout: float) -> dict:
+    """Start ``argv``, SIGKILL it at a moment of the ``aimed`` phase; the record of what happened,
+    with the phase the kill really ``landed`` in (read from the run folder after the death)."""
     start = cmd.snapshot(run)
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=_env())
     t0 = time.monotonic()
     delay = None
     while proc.poll() is None and time.monotonic() - t0 < timeout:
-        delay = cmd.moment(run, phase, start, rng)
+        delay = cmd.moment(run, aimed, start, rng)
         if delay is not None:
             break
         time.sleep(POLL_S)
@@ -318,8 +468,19 @@ def kill_cycle(cmd: Command, run: Path, argv: list[str], cycle: int, rng: random
     _, err = proc.communicate()
     if not killed and proc.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} failed ({proc.returncode}) before the kill:\n{err[-3000:]}")
-    return {"cycle": cycle, "phase": phase, "killed": killed, "at_s": round(time.monotonic() - t0, 3),
-            "delay_s": round(delay or 0.0, 3), "state_before": start, "state_after": cmd.snapshot(run)}
+    landed, detail = cmd.landed(run, start) if killed else ("exited", {})
+    return {"cycle": cycle, "aimed": aimed, "landed": landed, "killed": killed,
+            "at_s": round(time.monotonic() - t0, 3), "delay_s": round(delay or 0.0, 3),
+            "state_before": {k: v for k, v in start.items() if k != "t0"}, "detail": detail}
+
+
+def _aim(cmd: Command, run: Path, quota: dict) -> str:
+    """The next phase to aim at: the early phase while it is reachable, then the reachable
+    non-terminal phase with the most kills still to land, then the terminal phase."""
+    open_ = [p for p in cmd.PHASES[:-1] if quota[p] > 0 and cmd.reachable(run, p)]
+    if cmd.EARLY in open_:
+        return cmd.EARLY
+    return max(open_, key=lambda p: (quota[p], -cmd.PHASES.index(p))) if open_ else cmd.terminal
 
 
 def campaign(name: str, args, work: Path) -> dict:
@@ -327,21 +488,30 @@ def campaign(name: str, args, work: Path) -> dict:
     rng = random.Random(args.seed)
     ref, run = work / f"{name}_reference", work / f"{name}_killed"
     reference_s = _run_to_end(cmd.new(ref), args.timeout)
+    quota = cmd.quota(args.kills)
     cycles, t0 = [], time.monotonic()
-    while sum(c["killed"] for c in cycles) < args.kills and len(cycles) < 3 * args.kills:
-        argv = cmd.new(run) if not run.exists() or not cycles else cmd.resume(run)
-        record = kill_cycle(cmd, run, argv, len(cycles), rng, args.timeout)
+    while len(cycles) < 4 * args.kills:
+        kills = sum(c["killed"] for c in cycles)
+        if kills >= args.kills and not any(q > 0 and (p == cmd.terminal or cmd.reachable(run, p))
+                                           for p, q in quota.items()):
+            break
+        aimed = _aim(cmd, run, quota)
+        argv = cmd.new(run) if not cycles else cmd.resume(run)
+        record = kill_cycle(cmd, run, argv, len(cycles), aimed, rng, args.timeout)
+        if quota.get(record["landed"], 0) > 0:
+            quota[record["landed"]] -= 1
         cycles.append(record)
-        print(f"{name} cycle {record['cycle']}: {record['phase']:<16} killed={record['killed']} "
-              f"after {record['at_s']:.2f} s  {record['state_after']}", file=sys.stderr)
+        print(f"{name} cycle {record['cycle']}: aimed {aimed:<15} landed {record['landed']:<15} "
+              f"after {record['at_s']:.2f} s  {record['detail']}", file=sys.stderr, flush=True)
     final_s = _run_to_end(cmd.resume(run) if run.exists() else cmd.new(run), args.timeout)
     result = cmd.compare(ref, run)
     leftovers = sorted(str(p.relative_to(run)) for p in run.rglob("*.tmp"))
     phases = {}
     for c in cycles:
         if c["killed"]:
-            phases[c["phase"]] = phases.get(c["phase"], 0) + 1
+            phases[c["landed"]] = phases.get(c["landed"], 0) + 1
     return {"command": name, "kills": sum(c["killed"] for c in cycles), "kills_by_phase": phases,
+            "phases_missed": [p for p in cmd.PHASES if p not in phases],
             "equal": result["equal"] and not leftovers, "comparison": result, "tmp_leftovers": leftovers,
             "reference_s": round(reference_s, 1), "campaign_s": round(time.monotonic() - t0 + final_s, 1),
             "cycles": cycles}

@@ -50,3 +50,24 @@ def test_results_report_and_cli(tmp_path, capsys):
     assert "redrawn: functional duplicate" in html and "redrawn: degenerate" in html
     assert main(["report", str(tmp_path / "missing")]) == 2
     assert "not a search run folder" in capsys.readouterr().err
+
+
+def test_report_write_that_fails_leaves_the_previous_report(tmp_path, monkeypatch):
+    """report.html is replaced at once: a write cut short (here ENOSPC at fsync; a SIGKILL likewise)
+    leaves the previous report whole and no temporary file behind."""
+    import errno
+    import os
+
+    from autobert.report import write_report
+    run = tmp_path / "run"
+    run_search(run, SearchConfig(fitness="toy", budget=3, model={"n_layers": 2}))
+    previous = write_report([run]).read_text()
+
+    def full_disk(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    with pytest.raises(OSError, match="No space"):
+        write_report([run])
+    assert (run / "report.html").read_text() == previous
+    assert not list(run.glob(".report.html.*"))

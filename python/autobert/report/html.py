@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 from typing import Optional, Sequence
 
+from autobert.model.atomic import atomic_write
 from autobert.model.config import ArchConfig
 from autobert.report import plots
 from autobert.report.data import RunData, load_run
@@ -77,7 +78,7 @@ def write_report(run_dirs: Sequence, out: Optional[str] = None) -> Path:
            "body{font-family:sans-serif;max-width:1100px;margin:auto}img{max-width:100%}"
            "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 8px}</style></head><body>"
            f"<h1>autobert search report</h1>{''.join(sections)}</body></html>")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(doc)
+    # atomically: a search killed while writing its report leaves the previous report, not half of one
+    atomic_write(path, lambda tmp: tmp.write_text(doc, encoding="utf-8"))
     log.info("report written to %s", path)
     return path

@@ -40,6 +40,10 @@ def add_commands(sub) -> None:
     s.add_argument("--supernet-from", metavar="RUN_DIR",
                    help="use RUN_DIR's warmed-up supernet instead of warming one up (same sizes, data and seed: "
                         "strategies compared on one proxy)")
+    s.add_argument("--reuse", action="store_true",
+                   help="if --out already holds a search with these settings (the budget aside), continue it (a "
+                        "finished one just prints its results again) instead of refusing; a search with other "
+                        "settings is still refused")
     s.add_argument("--no-report", action="store_true", help="do not write report.html at the end")
     s.add_argument("--no-progress", action="store_true", help="no progress bars")
     s.set_defaults(func=_search)
@@ -177,6 +181,9 @@ def _search(args) -> int:
                                                   "address", "workers", "device", "gpus_per_worker", "fitness",
                                                   "glue_task", "glue_dir", "glue_weight", "supernet_from")
              if getattr(args, n) is not None]
+    if args.resume and args.reuse:
+        print("error: --reuse applies to a new run (--out RUN_DIR); --resume always continues the run", file=sys.stderr)
+        return 2
     if args.resume and fixed:
         print(f"error: a resumed run keeps its config.json; only --budget may change (got {', '.join(fixed)})",
               file=sys.stderr)
@@ -186,7 +193,8 @@ def _search(args) -> int:
         if args.resume:
             summary = run_search(args.resume, resume=True, budget=args.budget, progress=progress)
         else:
-            summary = run_search(args.out, _config_from_args(args), progress=progress, supernet_from=args.supernet_from)
+            summary = run_search(args.out, _config_from_args(args), progress=progress, supernet_from=args.supernet_from,
+                                 reuse=args.reuse)
     except (ValueError, FileNotFoundError, FileExistsError) as e:
         progress.close()
         print(f"error: {e}", file=sys.stderr)

@@ -135,12 +135,14 @@ def check_inputs(config: SearchConfig) -> None:
 
 
 def _open_run(run_dir: Path, config: Optional[SearchConfig], resume: bool, budget: Optional[int],
-              lock: RunLock, preload: Callable[[SearchConfig], object]) -> tuple[SearchConfig, object]:
+              lock: RunLock, preload: Callable[[SearchConfig], object],
+              reuse: bool = False) -> tuple[SearchConfig, object]:
     """Lock the run folder and write its config.json; returns (config, what ``preload`` returned).
 
     A new run checks its inputs and calls ``preload`` (which loads the data) before it creates
     anything, so bad input leaves no folder behind; a folder in use by another process is refused
-    (``RunInUseError``) before anything in it is read or written.
+    (``RunInUseError``) before anything in it is read or written. ``reuse``: a new run into a folder
+    holding a search of the same config resumes that search (compared under the lock).
     """
     path = run_dir / CONFIG_FILE
     if resume:
@@ -156,7 +158,16 @@ def _open_run(run_dir: Path, config: Optional[SearchConfig], resume: bool, budge
         if run_dir.is_dir():
             lock.acquire()
         if (run_dir / DB_FILE).exists():
-            raise FileExistsError(f"{run_dir} already holds a search; resume it (--resume) or choose another folder")
+            if not reuse:
+                raise FileExistsError(f"{run_dir} already holds a search; resume it (--resume), reuse it when its "
+                                      f"settings are these (--reuse) or choose another folder")
+            stored = _load_config(path)
+            differ = config_differences(stored, config)
+            if differ:
+                raise FileExistsError(f"{run_dir} already holds a search with other settings ({', '.join(differ)} "
+                                      f"differ from its {CONFIG_FILE}); resume it (--resume) or choose another folder")
+            log.info("%s holds a search with these settings: resuming it", run_dir)
+            return _open_run(run_dir, None, True, config.budget, lock, preload)
         resolve_device(config.device)  # an explicit CUDA request without CUDA fails before any work
         check_inputs(config)  # before the folder exists: a typo in a path leaves nothing behind
         loaded = preload(config)
@@ -168,6 +179,18 @@ def _open_run(run_dir: Path, config: Optional[SearchConfig], resume: bool, budge
     tmp.write_text(config.to_json())
     tmp.replace(path)
     return config, loaded
+
+
+def config_differences(a: SearchConfig, b: SearchConfig) -> list[str]:
+    """Dotted names of the fields whose values differ between ``a`` and ``b``, the budget aside (a
+    run's budget may grow)."""
+    def flat(doc: dict, prefix: str = "") -> dict:
+        out = {}
+        for k, v in doc.items():
+            out.update(flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {prefix + k: v})
+        return out
+    fa, fb = flat(a.to_dict()), flat(b.to_dict())
+    return sorted(k for k in fa.keys() | fb.keys() if k != "budget" and fa.get(k) != fb.get(k))
 
 
 def _load_config(path: Path) -> SearchConfig:
@@ -222,12 +245,16 @@ def _meta(run_dir: Path) -> Optional[dict]:
 
 def run_search(run_dir, config: Optional[SearchConfig] = None, *, resume: bool = False, budget: Optional[int] = None,
                progress: Optional[Callable[..., None]] = None,
-               evaluator_factory: Optional[Callable[[], Callable]] = None, supernet_from=None) -> SearchSummary:
+               evaluator_factory: Optional[Callable[[], Callable]] = None, supernet_from=None,
+               reuse: bool = False) -> SearchSummary:
     """Run (or ``resume``) the search in ``run_dir`` until ``budget`` candidates are done.
 
     Args:
         config: the new run's config (ignored on resume: config.json is read).
         budget: overrides the config's budget (e.g. to extend a finished run).
+        reuse: a new run whose folder already holds a search with the same config (the budget
+            aside) continues that search (a finished one only rewrites its results) instead of
+            being refused; a search with another config is refused all the same.
         supernet_from: a run folder whose warmed-up supernet this new run uses instead of warming up
             its own (same sizes, data and seed needed: the checkpoint's base architecture is checked).
         progress: called as ``progress(event, **info)`` with events "warmup", "candidate".
@@ -239,7 +266,7 @@ def run_search(run_dir, config: Optional[SearchConfig] = None, *, resume: bool =
     lock = RunLock(run_dir)  # taken by _open_run once the folder exists; released however this ends
     try:
         preload = (lambda c: None) if evaluator_factory is not None else _preload
-        config, evaluator = _open_run(run_dir, config, resume, budget, lock, preload)
+        config, evaluator = _open_run(run_dir, config, resume, budget, lock, preload, reuse)
         return _run(run_dir, config, progress or (lambda event, **info: None), evaluator_factory, evaluator,
                     supernet_from)
     finally:
