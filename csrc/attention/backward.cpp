@@ -92,8 +92,11 @@ void backward(const program::Program& score, const program::Program& score_bwd, 
         for (int64_t i = 0; i < s.Nq && softmax; ++i) {
           const T* a = dout + (bh * s.Nq + i) * s.dv;
           const T* o = out + (bh * s.Nq + i) * s.dv;
+          // Fused multiply-adds in column order, exactly as the dP GEMM forms dO_i . V_j: where a
+          // softmax row is one-hot (saturated), O_i = V_j and dP_ij - D_i cancels to exactly 0,
+          // as in eager's softmax backward, instead of leaving an ulp of |dO||V| times |K|.
           T acc = 0;
-          for (int64_t c = 0; c < s.dv; ++c) acc += a[c] * o[c];
+          for (int64_t c = 0; c < s.dv; ++c) acc = std::fma(a[c], o[c], acc);
           D[i] = acc;
         }
         packed_bh = bh;
