@@ -46,8 +46,10 @@ def _scores(q, k, score: Program):
 
 
 def _probabilities(t, lse, norm, mask):
-    """P = exp(t - lse) (softmax) or t (none), 0 at padded keys and in rows without real keys."""
-    p = torch.exp(t - lse[..., None]) if norm == "softmax" else t
+    """P = exp(t - lse) (softmax) or t (none), 0 at padded keys and in rows without real keys.
+    t <= lse, so P <= 1; the kernels clamp the exponent at 0 so that a recomputed t which rounds
+    above the forward's cannot overflow where |t| is large, and so does this reference."""
+    p = torch.exp((t - lse[..., None]).clamp(max=0)) if norm == "softmax" else t
     if mask is not None:
         p = p.masked_fill(~mask[:, None, None, :], 0.0)
     return p

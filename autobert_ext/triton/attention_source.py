@@ -112,7 +112,9 @@ _FWD_SOFTMAX = '''\
         # A row that has seen no key yet keeps m = -inf; subtract 0 instead (exp(-inf) = 0, no NaN).
         m_use = tl.where(m_new == float("-inf"), 0.0, m_new)
         alpha = tl.exp(m_i - m_use)
-        p = tl.exp(t - m_use[:, None])
+        # t <= m, so p <= 1; the clamp keeps t's rounding (an FMA may fuse its product into
+        # "t - m", unrounded) from overflowing exp where |t| ~ 1e22 (fuzzing, issue 16).
+        p = tl.exp(tl.minimum(t - m_use[:, None], 0.0))
         l_i = l_i * alpha + tl.sum(p, 1)
         acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v{prec})
         m_i = m_new'''
@@ -143,7 +145,9 @@ _TILE_BWD = '''\
 {score_bwd}
 {ind}ds = tl.where(valid, {ds}, 0.0)'''
 
-_P_SOFTMAX = '{ind}p = tl.where(valid, tl.exp(t - lse[:, None]), 0.0)'
+# t <= lse, so p <= 1: the clamp keeps a recomputed t that rounds above the forward's from
+# overflowing exp (inf * 0 = NaN in the gradients) where |t| is large (fuzzing, issue 16).
+_P_SOFTMAX = '{ind}p = tl.where(valid, tl.exp(tl.minimum(t - lse[:, None], 0.0)), 0.0)'
 _P_NONE = '{ind}p = tl.where(valid, t, 0.0)'
 _G_SOFTMAX = '{ind}g = p * (dp - delta[:, None])'
 _G_NONE = '{ind}g = tl.where(valid, dp, 0.0)'

@@ -92,8 +92,11 @@ void backward(const program::Program& score, const program::Program& score_bwd, 
         for (int64_t i = 0; i < s.Nq && softmax; ++i) {
           const T* a = dout + (bh * s.Nq + i) * s.dv;
           const T* o = out + (bh * s.Nq + i) * s.dv;
+          // Fused multiply-adds in column order, exactly as the dP GEMM forms dO_i . V_j: where a
+          // softmax row is one-hot (saturated), O_i = V_j and dP_ij - D_i cancels to exactly 0,
+          // as in eager's softmax backward, instead of leaving an ulp of |dO||V| times |K|.
           T acc = 0;
-          for (int64_t c = 0; c < s.dv; ++c) acc += a[c] * o[c];
+          for (int64_t c = 0; c < s.dv; ++c) acc = std::fma(a[c], o[c], acc);
           D[i] = acc;
         }
         packed_bh = bh;
@@ -123,13 +126,24 @@ void backward(const program::Program& score, const program::Program& score_bwd, 
         const T ts = eval_first ? T(1) : static_cast<T>(f_scale);
         // P = softmax probabilities (from the saved logsumexp) or t itself; 0 at masked keys.
         T* P = pb.data();
+        if (ts != T(1)) {
+          // x = ts * t rounded and stored first, exactly as the forward rounded it before taking
+          // the max and the logsumexp: fused into "x - lse" the product would stay unrounded (an
+          // FMA), up to half an ulp of x above lse; with |x| ~ 1e22 exp(x - lse) was inf and
+          // inf * 0 gave NaN gradients (fuzzing, issue 16).
+          const V vs(ts);
+          for (int64_t e = 0; e < n; e += W) (V::loadu(t + e) * vs).store(P + e);
+          t = P;
+        }
+        const V zero(T(0));
         for (int64_t r = 0; r < rows; ++r) {
           const T l = softmax ? lse[row0 + r] : T(0);
           const bool dead = softmax && !(l < std::numeric_limits<T>::infinity());
-          const V vl(l), vs(ts);
+          const V vl(l);
           for (int64_t j = 0; j < bk; j += W) {
-            V x = V::loadu(t + r * bk + j) * vs;
-            if (softmax) x = program::Math<T>::exp(x - vl);
+            V x = V::loadu(t + r * bk + j);
+            // x <= max <= lse, so P <= 1: the clamp only keeps a rounding difference from overflowing.
+            if (softmax) x = program::Math<T>::exp(at::vec::minimum(x - vl, zero));
             if (keep) x = V::blendv(V(T(0)), x, V::loadu(keep + j));
             if (dead) x = V(T(0));
             x.store(P + r * bk + j);

@@ -19,6 +19,10 @@ constexpr int64_t kEvalChunk = 512;  // elements per interpreter call: its regis
 // One row of the online softmax for a key block: x = scale * src (masked keys -> -inf), then
 // m' = max(m, max x), p = exp(x - m') written over src, l = l * exp(m - m') + sum p, and the
 // output row is rescaled by exp(m - m'). Returns nothing; updates m, l, o in place.
+// x is rounded and stored once, and both the max and the exponent read that stored value: were
+// scale * src recomputed in the exponent, the compiler may contract it with "- m'" into an FMA
+// whose unrounded product exceeds the rounded max by up to half an ulp of x; with |x| ~ 1e22
+// that is ~1e14 and exp overflows to inf (the backward rounds the same way, see backward.cpp).
 template <typename T>
 inline void online_softmax_row(T* src, T scale, const T* keep, int64_t n, T& m, T& l, T* o, int64_t dv_pad) {
   using V = Vectorized<T>;
@@ -29,6 +33,7 @@ inline void online_softmax_row(T* src, T scale, const T* keep, int64_t n, T& m, 
   for (int64_t j = 0; j < n; j += W) {
     V x = V::loadu(src + j) * vs;
     if (keep) x = V::blendv(vninf, x, V::loadu(keep + j));
+    x.store(src + j);
     vmax = at::vec::maximum(vmax, x);
   }
   const T m_new = std::max(m, hmax(vmax));
@@ -39,9 +44,7 @@ inline void online_softmax_row(T* src, T scale, const T* keep, int64_t n, T& m, 
   const V vm(m_new);
   V vsum(T(0));
   for (int64_t j = 0; j < n; j += W) {
-    V x = V::loadu(src + j) * vs;
-    if (keep) x = V::blendv(vninf, x, V::loadu(keep + j));
-    const V p = program::Math<T>::exp(x - vm);
+    const V p = program::Math<T>::exp(V::loadu(src + j) - vm);
     p.store(src + j);
     vsum = vsum + p;
   }

@@ -166,6 +166,47 @@ def test_fully_masked_rows_are_zero_and_grads_finite(backend):
         assert torch.equal(t.grad[1], torch.zeros_like(t.grad[1]))
 
 
+@pytest.mark.parametrize("mask_kind", [None, "random"])
+def test_huge_scores_give_finite_gradients(backend, mask_kind):
+    """Scores ~1e21 (a key chain that blows up, found by fuzzing): half an ulp of a score is ~1e14,
+    so a backward that rounds the recomputed scaled score differently from the forward had
+    exp(t - lse) = inf and inf * 0 = NaN in dq, dk and dv. The saturated softmax is one-hot:
+    out and dv agree with float64, and dq, dk stay finite."""
+    score, score_bwd = SCORES["scaled"]
+    q, k, v, mask = make((2, 2, 37, 3), seed=186, mask_kind=mask_kind)
+    q, k = q * 300, k * 1e19
+    gout = torch.randn(q.shape, dtype=torch.float64)
+    if mask is not None:  # nothing flows back from padded query rows (dO = 0 there: inf * 0 was NaN)
+        gout = gout * mask[:, None, :, None]
+    exact = grads(lambda a, b, c: reference(a, b, c, score, "softmax", mask), q, k, v, gout)
+    f32 = [t.float() for t in (q, k, v)]
+    got = grads(lambda a, b, c: autobert_ext.streaming_attention(a, b, c, score, score_bwd, "softmax", mask), *f32,
+                gout.float())
+    for g, what in zip(got, ("out", "dq", "dk", "dv")):
+        assert torch.isfinite(g).all(), what
+    rows = slice(None) if mask is None else mask[:, None, :, None].expand_as(exact[0])
+    torch.testing.assert_close(got[0][rows].double(), exact[0][rows], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(got[3].double(), exact[3], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("d", [3, 16, 40])
+@pytest.mark.parametrize("n", [1, 5])
+def test_saturated_softmax_backward_cancels_exactly(cpp, n, d):
+    """A one-hot softmax row has dP_ij = D_i exactly (O_i = V_j): the kernel's D = dO . O must be
+    rounded like the dP GEMM so that dS, hence dq and dk, are exactly 0 as in eager; an ulp of
+    |dO||V| left over (seen at d = 16, found by fuzzing) came back times |K| in dq and dk."""
+    score, score_bwd = SCORES["scaled"]
+    q, k, v, _ = make((1, 2, n, d), dtype=torch.float32, seed=n * d)
+    q, k, v = q * 300, k * 300, v * 300
+    for t in (q, k, v):
+        t.requires_grad_()
+    out = autobert_ext.streaming_attention(q, k, v, score, score_bwd, "softmax")
+    p = torch.softmax(C * (q @ k.transpose(-1, -2)).detach().double(), -1)
+    assert ((p == 0) | (p == 1)).all()  # the premise: every row saturated
+    out.backward(torch.randn(out.shape, generator=torch.Generator().manual_seed(1)))
+    assert torch.equal(q.grad, torch.zeros_like(q)) and torch.equal(k.grad, torch.zeros_like(k))
+
+
 def test_non_contiguous_inputs(backend):
     score, score_bwd = SCORES["tanh"]
     g = torch.Generator().manual_seed(5)

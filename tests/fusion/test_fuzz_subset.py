@@ -19,18 +19,12 @@ def _fuzzer():
 
 
 def test_fuzz_graphs_seeded_subset():
-    """No crash. A float32 mismatch must be rounding, not another function: the kernel run in float64
-    agrees with float64 eager to 1e-9 of the largest output or gradient magnitude. (The campaign found
-    such float32-only cases: gradients that cancel terms ~1e4 times larger than the result, where the
-    rule's floor, relative to the result, is tighter than any other summation order can meet.)"""
+    """No crash, no mismatch under DESIGN.md §5's rule as tests/fusion/numerics.py applies it to
+    arbitrary graphs (float32 eager's error estimated with Monte Carlo arithmetic samples too)."""
     fz = _fuzzer()
     result = fz.fuzz_graphs(40, seed=7, triton_every=10, log_every=0, batch=20)
     assert result["graphs_checked"] == 40 and result["stopped"] == "done"
-    assert result["crashes"] == 0, result["findings"]
-    for finding in result["findings"]:
-        triage = fz.triage(finding["case"])
-        scale = 1.0 + max(t["ref_max"] for t in triage.values())
-        assert all(t["kernel64_err"] <= 1e-9 * scale for t in triage.values()), (finding, triage)
+    assert result["crashes"] == 0 and result["mismatches"] == 0, result["findings"]
     assert result["triton_checked"] >= 1 and len(result["sources"]) >= 3
 
 
