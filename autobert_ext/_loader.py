@@ -73,3 +73,12 @@ def load_error() -> str | None:
 def with_cuda() -> bool:
     """True when the compiled extension contains CUDA kernels (never touches the GPU)."""
     return bool(_C is not None and getattr(_C, "with_cuda", False))
+
+
+def kernel(name: str, device: torch.device):
+    """The ``_C`` kernel ``name`` for tensors on ``device`` (``backends`` has checked that it exists)."""
+    C = get_C()
+    fn = None if C is None else getattr(C, name + ("_cuda" if device.type == "cuda" else ""), None)
+    if fn is None:
+        raise RuntimeError(f"autobert_ext._C has no {name} kernel for {device.type} tensors ({_ERROR or 'not built'})")
+    return fn

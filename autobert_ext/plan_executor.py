@@ -2,8 +2,9 @@
 
 Forward returns every value (views for transposes) plus per-step auxiliaries (the softmax rows
 of softmax steps, logsumexp of streaming steps) that the backward reuses, so nothing is
-recomputed except free views. Kernels come from ``autobert_ext.kernels`` (compiled C++ on CPU,
-CUDA/Triton on GPU, or the eager reference), chosen per step kind by ``autobert_ext.backends``.
+recomputed except free views. Kernels are the launchers of the kernel families (``elementwise``,
+``fused_softmax``, ``streaming_attention``), on the backend ``autobert_ext.backends`` chooses per
+step kind.
 """
 from __future__ import annotations
 
@@ -12,7 +13,10 @@ from typing import Optional
 import torch
 
 from autobert_ext import backends
-from autobert_ext import kernels as K
+# (from the modules by name: the package's attributes of these names are the public ops)
+from autobert_ext.elementwise import run as elementwise
+from autobert_ext.fused_softmax import backward as softmax_backward, forward as softmax
+from autobert_ext.streaming_attention import backward as streaming_backward, forward as streaming
 from autobert_ext.reference import NORM_EPS
 from autobert_ext.plan import Plan, Step, worth_fusing
 
@@ -77,9 +81,9 @@ def forward(plan: Plan, q, k, v, mask):
         ins = [vals[i] for i in step.inputs]
         backend = backends.get(step.kind)
         if step.kind == "elementwise":
-            outs = K.elementwise(_elementwise_backend(backend, step.program), step.program, ins)
+            outs = elementwise(_elementwise_backend(backend, step.program), step.program, ins)
         elif step.kind == "softmax":
-            outs = [K.softmax(backend, step.program, step.post, ins, mask if step.masked else None)]
+            outs = [softmax(backend, step.program, step.post, ins, mask if step.masked else None)]
         elif step.kind == "transpose":
             outs = [ins[0].transpose(-1, -2)]
         elif step.kind == "rownorm":
@@ -91,7 +95,7 @@ def forward(plan: Plan, q, k, v, mask):
             if step.cosine:
                 aux[si] = [a, b, ctx["ra"], ctx["rb"]]
         else:  # streaming
-            out, lse = K.streaming_forward(backend, ins[0], ins[1], ins[2], step.score, step.norm, mask)
+            out, lse = streaming(backend, ins[0], ins[1], ins[2], step.score, step.norm, mask)
             outs, aux[si] = [out], [lse]
         for o, t in zip(step.outputs, outs):
             vals[o] = t
@@ -124,11 +128,11 @@ def _step_backward(step: Step, si, ins, gouts, vals, aux, mask, backend):
     if step.kind == "elementwise":
         outs = [vals[o] for o in step.outputs]
         gouts = [g if g is not None else torch.zeros_like(o) for g, o in zip(gouts, outs)]
-        return K.elementwise(_elementwise_backend(backend, step.program_bwd), step.program_bwd, ins + gouts)
+        return elementwise(_elementwise_backend(backend, step.program_bwd), step.program_bwd, ins + gouts)
     g = gouts[0]
     if step.kind == "softmax":
         y = vals[step.outputs[0]]
-        return K.softmax_backward(backend, step.program, step.program_bwd, step.post_bwd, ins, y, g,
+        return softmax_backward(backend, step.program, step.program_bwd, step.post_bwd, ins, y, g,
                                   mask if step.masked else None)
     if step.kind == "transpose":
         return [g.transpose(-1, -2)]
@@ -148,5 +152,5 @@ def _step_backward(step: Step, si, ins, gouts, vals, aux, mask, backend):
             ga = ga * _key_mask(mask, ga)
         return [ga, gb]
     out = vals[step.outputs[0]]
-    return K.streaming_backward(backend, ins[0], ins[1], ins[2], out, aux[si][0], g, step.score,
+    return streaming_backward(backend, ins[0], ins[1], ins[2], out, aux[si][0], g, step.score,
                                 step.score_bwd, step.norm, mask)

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 import autobert_ext
-from autobert_ext.program import BY_NAME, Program, run_program
+from autobert_ext import reference as R
+from autobert_ext.program import BY_NAME, Program
 from autobert_ext.streaming_attention import _attention_backward_op, _attention_op
 
 OP = {name: o.code for name, o in BY_NAME.items()}
@@ -49,16 +50,9 @@ SCORES = {
 
 
 def reference(q, k, v, score, norm, mask):
-    """(B, H, N, d) eager attention: s = q k^T, t = f(s), masked softmax or masked sum, @ v."""
-    t = run_program(score, [q @ k.transpose(-1, -2)])[0]
-    keep = torch.ones(t.shape[-1], dtype=torch.bool) if mask is None else mask[:, None, None, :]
-    if norm == "softmax":
-        t = t.masked_fill(~keep, float("-inf"))
-        p = torch.softmax(t, -1)
-        p = torch.where(torch.isneginf(t.amax(-1, keepdim=True)), torch.zeros_like(p), p)
-    else:
-        p = t.masked_fill(~keep, 0.0)
-    return p @ v
+    """(B, H, N, d) eager attention, the one reference (``autobert_ext.reference``); its autograd
+    checks the kernels' hand-written backward."""
+    return R.streaming_attention(q, k, v, score, norm, mask)[0]
 
 
 def make(shape, dtype=torch.float64, seed=0, mask_kind=None):
