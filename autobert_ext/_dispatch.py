@@ -83,10 +83,12 @@ def check_mask(op: str, mask: Optional[torch.Tensor], shape: tuple[int, int], li
 
 
 def fresh(results: Sequence[torch.Tensor], inputs: Sequence[Optional[torch.Tensor]]) -> list[torch.Tensor]:
-    """Custom ops may not return aliases of their inputs or of each other: copy where one is."""
+    """Contiguous results, copied where one aliases an input or another result (custom ops may not
+    return aliases)."""
     seen = {x.untyped_storage().data_ptr() for x in inputs if x is not None and x.numel()}
     out = []
     for t in results:
+        t = t.contiguous()
         if t.numel() and t.untyped_storage().data_ptr() in seen:
             t = t.clone()
         if t.numel():

@@ -75,10 +75,25 @@ def with_cuda() -> bool:
     return bool(_C is not None and getattr(_C, "with_cuda", False))
 
 
-def kernel(name: str, device: torch.device):
-    """The ``_C`` kernel ``name`` for tensors on ``device`` (``backends`` has checked that it exists)."""
-    C = get_C()
-    fn = None if C is None else getattr(C, name + ("_cuda" if device.type == "cuda" else ""), None)
-    if fn is None:
-        raise RuntimeError(f"autobert_ext._C has no {name} kernel for {device.type} tensors ({_ERROR or 'not built'})")
-    return fn
+# Loading _C registers its kernels with the dispatcher as ops of this namespace (csrc/bindings/module.cpp):
+# one op per kernel, with a CPU implementation and, in CUDA builds, a CUDA one.
+NAMESPACE = "autobert_kernels"
+_OPS: dict = {}
+
+
+def kernel(name: str):
+    """The op ``autobert_kernels::<name>`` (its default overload, the cheapest to call); the dispatcher
+    runs the implementation for the tensors' device. ``backends`` has checked that it exists."""
+    op = _OPS.get(name)
+    if op is None:
+        if get_C() is None:
+            raise RuntimeError(f"autobert_ext._C is not available ({_ERROR}); its kernel {name!r} cannot run")
+        op = _OPS[name] = getattr(getattr(torch.ops, NAMESPACE), name).default
+    return op
+
+
+def has_kernel(name: str, device_type: str) -> bool:
+    """True when the loaded ``_C`` registered an implementation of ``name`` for ``device_type``
+    ("cpu" or "cuda")."""
+    return _C is not None and torch._C._dispatch_has_kernel_for_dispatch_key(f"{NAMESPACE}::{name}",
+                                                                             device_type.upper())

@@ -29,7 +29,7 @@ def run(backend: str, program: Program, inputs: Sequence[torch.Tensor]) -> list[
         return R.elementwise(program, inputs)
     if backend == "triton":
         return _triton(program, inputs)
-    return list(_loader.kernel("elementwise", inputs[0].device)(list(inputs), *D.encoded(program)))
+    return list(_loader.kernel("elementwise")(list(inputs), *D.encoded(program)))
 
 
 def _triton(program: Program, inputs: Sequence[torch.Tensor]) -> list[torch.Tensor]:
@@ -66,7 +66,7 @@ def _elementwise_op(inputs: list[torch.Tensor], fwd_ints: list[int], fwd_floats:
                     bwd_floats: list[float]) -> list[torch.Tensor]:
     fwd = _check(inputs, fwd_ints, fwd_floats, bwd_ints, bwd_floats)
     backend = backends.choose("elementwise", inputs[0].device, inputs[0].dtype)
-    return D.fresh([o.contiguous() for o in run(backend, fwd, inputs)], inputs)
+    return D.fresh(run(backend, fwd, inputs), inputs)
 
 
 @_elementwise_op.register_fake

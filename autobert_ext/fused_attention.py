@@ -25,15 +25,10 @@ from autobert_ext._dispatch import fresh
 from autobert_ext.plan import Plan, plan_from_json
 
 
-def _fresh(results: list[torch.Tensor], inputs) -> list[torch.Tensor]:
-    """Contiguous results, copied where one aliases an input or another result (custom-op rule)."""
-    return fresh([t.contiguous() for t in results], inputs)
-
-
 def _forward_impl(plan: str, q, k, v, mask) -> list[torch.Tensor]:
     """[output, saved values..., saved step tensors...]: what the backward needs, all fresh tensors."""
     p = plan_from_json(plan)
-    return _fresh(X.pack(p, *X.forward(p, q, k, v, mask)), (q, k, v))
+    return fresh(X.pack(p, *X.forward(p, q, k, v, mask)), (q, k, v))
 
 
 def _backward_impl(plan: str, grad, q, k, v, mask, results) -> list[torch.Tensor]:
@@ -41,7 +36,7 @@ def _backward_impl(plan: str, grad, q, k, v, mask, results) -> list[torch.Tensor
     p = plan_from_json(plan)
     vals, saved = X.unpack(p, q, k, v, results)
     grads = X.backward(p, grad.contiguous(), vals, saved, mask)
-    return _fresh(grads, (grad, q, k, v, *results))
+    return fresh(grads, (grad, q, k, v, *results))
 
 
 @torch.library.custom_op("autobert::fused_attention", mutates_args=())
@@ -64,7 +59,7 @@ def _fused_attention_backward_op(plan: str, grad: torch.Tensor, q: torch.Tensor,
 
 @_fused_attention_backward_op.register_fake
 def _(plan, grad, q, k, v, mask, saved):
-    return [torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)]
+    return [t.new_empty(t.shape) for t in (q, k, v)]  # contiguous, as the real results
 
 
 def _setup_context(ctx, inputs, output):
@@ -166,4 +161,4 @@ def fused_attention(plan, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
     # Inference (the output only, nothing kept for a backward), or a plan of single torch ops, which
     # torch autograd records as they run.
     vals, _saved = X.forward(p, q, k, v, key_padding_mask)
-    return _fresh([vals[p.output]], (q, k, v))[0]
+    return fresh([vals[p.output]], (q, k, v))[0]

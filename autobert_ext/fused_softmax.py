@@ -34,7 +34,7 @@ def forward(backend: str, pre: Program, post: Program, inputs: Sequence[torch.Te
         return R.fused_softmax(pre, post, inputs, mask)
     if backend == "triton":
         return _triton_forward(pre, post, inputs, mask)
-    return _loader.kernel("fused_softmax", inputs[0].device)(list(inputs), mask, *D.encoded(pre), *D.encoded(post))
+    return _loader.kernel("fused_softmax")(list(inputs), mask, *D.encoded(pre), *D.encoded(post))
 
 
 def backward(backend: str, pre: Program, pre_bwd: Program, post_bwd: Program, inputs: Sequence[torch.Tensor],
@@ -47,7 +47,7 @@ def backward(backend: str, pre: Program, pre_bwd: Program, post_bwd: Program, in
         if y is None:
             y = _triton_forward(pre, _IDENTITY, inputs, mask)
         return _triton_backward(pre, pre_bwd, post_bwd, inputs, y, g, mask)
-    kernel = _loader.kernel("fused_softmax_backward", g.device)
+    kernel = _loader.kernel("fused_softmax_backward")
     return list(kernel(list(inputs), mask, g, *D.encoded(pre), *D.encoded(post_bwd), *D.encoded(pre_bwd)))
 
 
@@ -112,7 +112,7 @@ def _fused_softmax_op(inputs: list[torch.Tensor], mask: Optional[torch.Tensor], 
                       post_bwd_floats: list[float]) -> torch.Tensor:
     pre, post = _check(inputs, mask, pre_ints, pre_floats, post_ints, post_floats)
     out = forward(backends.choose("softmax", inputs[0].device, inputs[0].dtype), pre, post, inputs, mask)
-    return D.fresh([out.contiguous()], list(inputs) + [mask])[0]
+    return D.fresh([out], list(inputs) + [mask])[0]
 
 
 @_fused_softmax_op.register_fake
@@ -136,7 +136,7 @@ def _fused_softmax_backward_op(inputs: list[torch.Tensor], mask: Optional[torch.
         raise RuntimeError(f"{_OP}: grad has shape {tuple(grad.shape)}, expected {tuple(inputs[0].shape)}")
     backend = backends.choose("softmax", inputs[0].device, inputs[0].dtype)
     grads = backward(backend, pre, pre_bwd, post_bwd, inputs, None, grad, mask)
-    return D.fresh([d.contiguous() for d in grads], list(inputs) + [mask, grad])
+    return D.fresh(grads, list(inputs) + [mask, grad])
 
 
 @_fused_softmax_backward_op.register_fake

@@ -44,12 +44,6 @@ class Step:
     def saves(self, shapes: list[Shape], dtype: torch.dtype) -> list[tuple[Shape, torch.dtype]]:
         return []
 
-    def forward(self, ins, mask, backend):
-        raise NotImplementedError
-
-    def backward(self, ins, outs, gouts, saved, mask, backend):
-        raise NotImplementedError
-
     def describe(self) -> str:
         return ""
 

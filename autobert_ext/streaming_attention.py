@@ -35,7 +35,7 @@ def forward(backend: str, q, k, v, score: Program, norm: str, mask) -> tuple[tor
         return R.streaming_attention(q, k, v, score, norm, mask)
     if backend == "triton":
         return _triton_forward(q, k, v, score, norm, mask)
-    out, lse = _loader.kernel("streaming_attention", q.device)(q, k, v, mask, *D.encoded(score), norm)
+    out, lse = _loader.kernel("streaming_attention")(q, k, v, mask, *D.encoded(score), norm)
     return out, lse
 
 
@@ -46,7 +46,7 @@ def backward(backend: str, q, k, v, out, lse, g, score: Program, score_bwd: Prog
         return R.streaming_attention_backward(q, k, v, mask, out, lse, g, score, score_bwd, norm)
     if backend == "triton":
         return _triton_backward(q, k, v, out, lse, g, score, score_bwd, norm, mask)
-    kernel = _loader.kernel("streaming_attention_backward", q.device)
+    kernel = _loader.kernel("streaming_attention_backward")
     return list(kernel(q, k, v, mask, out, lse, g, *D.encoded(score), *D.encoded(score_bwd), norm))
 
 
@@ -125,7 +125,7 @@ def _attention_op(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: Optio
                   score_bwd_floats: list[float], norm: str) -> tuple[torch.Tensor, torch.Tensor]:
     score, _ = _check(q, k, v, mask, score_ints, score_floats, score_bwd_ints, score_bwd_floats, norm)
     backend = backends.choose("streaming", q.device, q.dtype)
-    out, lse = D.fresh([t.contiguous() for t in forward(backend, q, k, v, score, norm, mask)], [q, k, v, mask])
+    out, lse = D.fresh(forward(backend, q, k, v, score, norm, mask), [q, k, v, mask])
     return out, lse
 
 
@@ -149,7 +149,7 @@ def _attention_backward_op(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, ma
                            f"{tuple(out.shape)}, {tuple(grad_out.shape)}, {tuple(lse.shape)}")
     backend = backends.choose("streaming", q.device, q.dtype)
     grads = backward(backend, q, k, v, out, lse, grad_out, score, score_bwd, norm, mask)
-    dq, dk, dv = D.fresh([t.contiguous() for t in grads], [q, k, v, mask, out, lse, grad_out])
+    dq, dk, dv = D.fresh(grads, [q, k, v, mask, out, lse, grad_out])
     return dq, dk, dv
 
 
@@ -157,7 +157,7 @@ def _attention_backward_op(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, ma
 def _attention_backward_fake(q, k, v, mask, out, lse, grad_out, score_ints, score_floats, score_bwd_ints,
                              score_bwd_floats, norm):
     _check(q, k, v, mask, score_ints, score_floats, score_bwd_ints, score_bwd_floats, norm)
-    return torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
+    return tuple(t.new_empty(t.shape) for t in (q, k, v))  # contiguous, as the real results
 
 
 def _setup_context(ctx, inputs, output):

@@ -146,3 +146,16 @@ def test_opcheck_in_every_dtype(name, dtype):
     for m in (None, mask):
         args = (p, q.clone().requires_grad_(), k.clone().requires_grad_(), v.clone().requires_grad_(), m)
         torch.library.opcheck(_fused_attention_op, args)
+
+
+@pytest.mark.skipif(not autobert_ext.available(), reason="autobert_ext._C is not built")
+def test_kernels_are_dispatcher_ops_registered_per_device():
+    """Each _C kernel is one op with a CPU implementation, and a CUDA one exactly in CUDA builds;
+    ``backends`` asks the dispatcher, not a name suffix."""
+    from autobert_ext import _loader
+    for name in ("elementwise", "fused_softmax", "fused_softmax_backward", "streaming_attention",
+                 "streaming_attention_backward", "fused_masked_adamw_"):
+        assert _loader.has_kernel(name, "cpu"), name
+        assert callable(_loader.kernel(name))
+    for name in ("elementwise", "fused_softmax", "fused_softmax_backward", "fused_masked_adamw_"):
+        assert _loader.has_kernel(name, "cuda") == _loader.with_cuda(), name

@@ -167,7 +167,6 @@ def test_bad_input_raises_clearly(backend, case):
 @pytest.mark.skipif(not autobert_ext.available(), reason="autobert_ext._C is not built")
 @pytest.mark.parametrize("case", list(_bad_calls()))
 def test_bad_input_raises_in_the_binding_too(case):
-    from autobert_ext._loader import get_C
     (inputs, mask, pre_i, pre_f, _pbi, _pbf, post_i, post_f, _qbi, _qbf), _ = _bad_calls()[case]
     with pytest.raises((RuntimeError, ValueError)):
-        get_C().fused_softmax(inputs, mask, pre_i, pre_f, post_i, post_f)
+        torch.ops.autobert_kernels.fused_softmax(inputs, mask, pre_i, pre_f, post_i, post_f)

@@ -183,7 +183,7 @@ def test_strided_views_read_in_place_equal_contiguous_copies(d):
     mask = torch.ones(2, 24, dtype=torch.bool)
     mask[0, 20:] = False
     ints, floats = autobert_ext.program.encode(score)
-    run = autobert_ext._C.streaming_attention
+    run = torch.ops.autobert_kernels.streaming_attention
     out, lse = run(q, k, v, mask, ints, floats, "softmax")
     want_out, want_lse = run(q.contiguous(), k.contiguous(), v.contiguous(), mask, ints, floats, "softmax")
     assert torch.equal(out, want_out) and torch.equal(lse, want_lse)
@@ -286,7 +286,6 @@ def test_bad_input_raises_clearly(backend, case):
 @pytest.mark.parametrize("case", list(_bad_calls()))
 def test_bad_input_raises_in_the_binding_too(case):
     """The C++ binding validates on its own (callers may bypass the Python checks)."""
-    from autobert_ext._loader import get_C
     (q, k, v, mask, si, sf, _bi, _bf, norm), match = _bad_calls()[case]
     with pytest.raises((RuntimeError, ValueError)):
-        get_C().streaming_attention(q, k, v, mask, si, sf, norm)
+        torch.ops.autobert_kernels.streaming_attention(q, k, v, mask, si, sf, norm)
