@@ -53,11 +53,7 @@ def _check(inputs: Sequence[torch.Tensor], fwd_ints, fwd_floats, bwd_ints, bwd_f
         raise ValueError(f"{_OP}: the forward program has no outputs")
     if bwd_ints:
         D.decoded(_OP, "backward", bwd_ints, bwd_floats, len(inputs) + len(fwd.outputs), len(inputs))
-    D.check_floating(_OP, [(f"inputs[{i}]", t) for i, t in enumerate(inputs)])
-    for i, t in enumerate(inputs):
-        if t.shape != inputs[0].shape:
-            raise RuntimeError(f"{_OP}: inputs[{i}] has shape {tuple(t.shape)}, expected the shape of inputs[0] "
-                               f"{tuple(inputs[0].shape)}")
+    D.check_floating(_OP, [(f"inputs[{i}]", t) for i, t in enumerate(inputs)], same_shape=True)
     return fwd
 
 

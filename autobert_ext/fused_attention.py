@@ -67,7 +67,6 @@ def _setup_context(ctx, inputs, output):
     ctx.set_materialize_grads(False)  # the saved-value outputs never get gradients: no zero-filled stand-ins
     ctx.plan = plan
     ctx.save_for_backward(q, k, v, *output)
-    ctx.has_mask = mask is not None
     ctx.mask = mask
 
 

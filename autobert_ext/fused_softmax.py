@@ -91,13 +91,10 @@ def _check(inputs, mask, pre_i, pre_f, post_i, post_f) -> tuple[Program, Program
         raise ValueError(f"{_OP}: expected at least one input tensor, got none")
     pre = D.decoded(_OP, "pre", pre_i, pre_f, n, 1)
     post = D.decoded(_OP, "post", post_i, post_f, 1, 1)
-    D.check_floating(_OP, [(f"inputs[{i}]", t) for i, t in enumerate(inputs)])
+    D.check_floating(_OP, [(f"inputs[{i}]", t) for i, t in enumerate(inputs)], same_shape=True)
     x0 = inputs[0]
     if x0.dim() < 2:
         raise RuntimeError(f"{_OP}: inputs must have shape (..., R, C), got rank {x0.dim()}")
-    for i, t in enumerate(inputs):
-        if t.shape != x0.shape:
-            raise RuntimeError(f"{_OP}: inputs[{i}] has shape {tuple(t.shape)}, expected {tuple(x0.shape)}")
     if mask is not None:
         if x0.dim() < 3:
             raise RuntimeError(f"{_OP}: key_padding_mask needs inputs of rank >= 3 (B, ..., R, C), got rank {x0.dim()}")
@@ -131,9 +128,7 @@ def _fused_softmax_backward_op(inputs: list[torch.Tensor], mask: Optional[torch.
     pre, _ = _check(inputs, mask, pre_ints, pre_floats, *D.encoded(_IDENTITY))
     post_bwd = D.decoded(_OP, "post_bwd", post_bwd_ints, post_bwd_floats, 2, 1)
     pre_bwd = D.decoded(_OP, "pre_bwd", pre_bwd_ints, pre_bwd_floats, n + 1, n)
-    D.check_floating(_OP, [("inputs[0]", inputs[0]), ("grad", grad)])
-    if grad.shape != inputs[0].shape:
-        raise RuntimeError(f"{_OP}: grad has shape {tuple(grad.shape)}, expected {tuple(inputs[0].shape)}")
+    D.check_floating(_OP, [("inputs[0]", inputs[0]), ("grad", grad)], same_shape=True)
     backend = backends.choose("softmax", inputs[0].device, inputs[0].dtype)
     grads = backward(backend, pre, pre_bwd, post_bwd, inputs, None, grad, mask)
     return D.fresh(grads, list(inputs) + [mask, grad])

@@ -24,11 +24,6 @@ def compute_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float64 if dtype == torch.float64 else torch.float32
 
 
-def _key_mask(mask: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """(B, C) -> (B, 1, ..., 1, C), broadcasting over the dims of x between B and C."""
-    return mask.reshape(mask.shape[0], *([1] * (x.dim() - 2)), mask.shape[1])
-
-
 def elementwise(program: Program, inputs) -> list[torch.Tensor]:
     """The program's outputs over same-shape inputs, computed in the compute dtype and returned in
     the inputs' dtype; an output that is an input comes back as a copy."""
@@ -46,7 +41,8 @@ def masked_softmax(x: torch.Tensor, mask: Optional[torch.Tensor]) -> torch.Tenso
     logits are replaced by zeros before the softmax, so autograd never meets a NaN)."""
     if mask is None:
         return torch.softmax(x, -1)
-    x = x.masked_fill(~_key_mask(mask, x), float("-inf"))
+    keep = mask.reshape(mask.shape[0], *([1] * (x.dim() - 2)), mask.shape[1])  # over the dims between B and C
+    x = x.masked_fill(~keep, float("-inf"))
     empty = x.amax(-1, keepdim=True) == float("-inf")
     return torch.softmax(x.masked_fill(empty, 0.0), -1).masked_fill(empty, 0.0)
 

@@ -108,13 +108,9 @@ def _check(q, k, v, mask, score_i, score_f, score_bwd_i, score_bwd_f, norm) -> t
     score_bwd = D.decoded(_OP, "score_bwd", score_bwd_i, score_bwd_f, 2, 1) if score_bwd_i else None
     if norm not in _NORMS:
         raise ValueError(f"{_OP}: norm must be one of {_NORMS}, got {norm!r}")
-    D.check_floating(_OP, [("q", q), ("k", k), ("v", v)])
-    for name, t in (("q", q), ("k", k), ("v", v)):
-        if t.dim() != 4:
-            raise RuntimeError(f"{_OP}: {name} must have shape (B, H, N, d), got rank {t.dim()} shape {tuple(t.shape)}")
-    if k.shape != q.shape or v.shape != q.shape:
-        raise RuntimeError(f"{_OP}: q, k and v must have the same shape (B, H, N, d), got q {tuple(q.shape)}, "
-                           f"k {tuple(k.shape)}, v {tuple(v.shape)}")
+    D.check_floating(_OP, [("q", q), ("k", k), ("v", v)], same_shape=True)
+    if q.dim() != 4:
+        raise RuntimeError(f"{_OP}: q, k and v must have shape (B, H, N, d), got rank {q.dim()} shape {tuple(q.shape)}")
     D.check_mask(_OP, mask, (q.shape[0], k.shape[2]), q)
     return score, score_bwd
 

@@ -16,19 +16,13 @@ from autobert_ext.elementwise import run  # noqa: E402
 from autobert_ext.triton import RowConfig  # noqa: E402
 from autobert_ext.triton.codegen import fp, live_registers, program_lines, used_inputs  # noqa: E402
 
-pytestmark = pytest.mark.filterwarnings("ignore:.*encountered in:RuntimeWarning")  # interpreter's numpy on inf/nan
+pytestmark = [pytest.mark.filterwarnings("ignore:.*encountered in:RuntimeWarning"),  # interpreter's numpy on inf/nan
+              pytest.mark.usefixtures("triton_cache_dir")]
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 # On NVIDIA GPUs Triton lowers fp32 tl.exp to ex2.approx (relative error ~|x| * 6e-8, ~1.3e-6 at
 # x = 20); the interpreter's numpy exp is exact to an ulp.
 FLOOR = 1e-6 if DEVICE == "cpu" else 4e-6
 IMMS = {"const": 2.5, "mulc": 0.37, "addc": -1.3, "gtc": 0.5, "ltc": -0.25, "fma": 0.75}
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _cache_dir(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AUTOBERT_CACHE_DIR", str(tmp_path_factory.mktemp("triton_cache")))
-        yield
 
 
 def triton_elementwise(program, inputs):

@@ -12,7 +12,8 @@ from autobert_ext.fused_softmax import backward as softmax_backward, forward as 
 from autobert_ext.streaming_attention import backward as streaming_backward, forward as streaming  # noqa: E402
 from autobert_ext.program import Program  # noqa: E402
 
-pytestmark = pytest.mark.filterwarnings("ignore:.*encountered in:RuntimeWarning")  # interpreter's numpy
+pytestmark = [pytest.mark.filterwarnings("ignore:.*encountered in:RuntimeWarning"),  # interpreter's numpy
+              pytest.mark.usefixtures("triton_cache_dir")]
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 TOL = dict(rtol=2e-5, atol=2e-5)
 
@@ -25,13 +26,6 @@ PRE = Program(2, ((5, 2, 0, -1, 0.5), (17, 3, 2, 1, 0.0)), (3,))  # 0.5 x0 + x1
 PRE_BWD = Program(3, ((5, 3, 2, -1, 0.5),), (3, 2))
 IDENTITY = Program(1, (), (0,))
 IDENTITY_BWD = Program(2, (), (1,))
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _cache_dir(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AUTOBERT_CACHE_DIR", str(tmp_path_factory.mktemp("triton_cache")))
-        yield
 
 
 def _mask(B, N):
