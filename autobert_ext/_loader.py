@@ -5,6 +5,7 @@ the package then runs its eager fallbacks and warns once. Importing never initia
 """
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import logging
@@ -92,6 +93,7 @@ def kernel(name: str):
     return op
 
 
+@functools.lru_cache(maxsize=None)  # asked on every call of an op; registrations are made once, at load
 def has_kernel(name: str, device_type: str) -> bool:
     """True when the loaded ``_C`` registered an implementation of ``name`` for ``device_type``
     ("cpu" or "cuda")."""
