@@ -55,12 +55,16 @@ def decoded(op: str, what: str, ints: Sequence[int], floats: Sequence[float], n_
     return p
 
 
-def check_floating(op: str, tensors: Sequence[tuple[str, torch.Tensor]]) -> None:
-    """All tensors floating, of one dtype and on one device (RuntimeError naming the first offender)."""
+def check_floating(op: str, tensors: Sequence[tuple[str, torch.Tensor]], same_shape: bool = False) -> None:
+    """All tensors floating, of one dtype and on one device, and with ``same_shape`` of one shape
+    (RuntimeError naming the first offender)."""
     name0, t0 = tensors[0]
     for name, t in tensors:
         if not isinstance(t, torch.Tensor):
             raise TypeError(f"{op}: {name} must be a Tensor, got {type(t).__name__}")
+        if same_shape and t.shape != t0.shape:
+            raise RuntimeError(f"{op}: {name} has shape {tuple(t.shape)}, expected the same shape as {name0} "
+                               f"{tuple(t0.shape)}")
         if not t.is_floating_point():
             raise RuntimeError(f"{op}: {name} must be a floating tensor, got {t.dtype}")
         if t.dtype != t0.dtype:
@@ -83,10 +87,12 @@ def check_mask(op: str, mask: Optional[torch.Tensor], shape: tuple[int, int], li
 
 
 def fresh(results: Sequence[torch.Tensor], inputs: Sequence[Optional[torch.Tensor]]) -> list[torch.Tensor]:
-    """Custom ops may not return aliases of their inputs or of each other: copy where one is."""
+    """Contiguous results, copied where one aliases an input or another result (custom ops may not
+    return aliases)."""
     seen = {x.untyped_storage().data_ptr() for x in inputs if x is not None and x.numel()}
     out = []
     for t in results:
+        t = t.contiguous()
         if t.numel() and t.untyped_storage().data_ptr() in seen:
             t = t.clone()
         if t.numel():

@@ -5,6 +5,7 @@ the package then runs its eager fallbacks and warns once. Importing never initia
 """
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import logging
@@ -73,3 +74,28 @@ def load_error() -> str | None:
 def with_cuda() -> bool:
     """True when the compiled extension contains CUDA kernels (never touches the GPU)."""
     return bool(_C is not None and getattr(_C, "with_cuda", False))
+
+
+# Loading _C registers its kernels with the dispatcher as ops of this namespace (csrc/bindings/module.cpp):
+# one op per kernel, with a CPU implementation and, in CUDA builds, a CUDA one.
+NAMESPACE = "autobert_kernels"
+_OPS: dict = {}
+
+
+def kernel(name: str):
+    """The op ``autobert_kernels::<name>`` (its default overload, the cheapest to call); the dispatcher
+    runs the implementation for the tensors' device. ``backends`` has checked that it exists."""
+    op = _OPS.get(name)
+    if op is None:
+        if get_C() is None:
+            raise RuntimeError(f"autobert_ext._C is not available ({_ERROR}); its kernel {name!r} cannot run")
+        op = _OPS[name] = getattr(getattr(torch.ops, NAMESPACE), name).default
+    return op
+
+
+@functools.lru_cache(maxsize=None)  # asked on every call of an op; registrations are made once, at load
+def has_kernel(name: str, device_type: str) -> bool:
+    """True when the loaded ``_C`` registered an implementation of ``name`` for ``device_type``
+    ("cpu" or "cuda")."""
+    return _C is not None and torch._C._dispatch_has_kernel_for_dispatch_key(f"{NAMESPACE}::{name}",
+                                                                             device_type.upper())

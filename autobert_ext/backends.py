@@ -24,6 +24,7 @@ from typing import Optional
 import torch
 
 from autobert_ext import _loader
+from autobert_ext.triton.config import interpreting
 
 log = logging.getLogger("autobert_ext")
 
@@ -31,7 +32,7 @@ BACKENDS = ("eager", "cpp", "cuda", "triton")
 FAMILIES = ("elementwise", "softmax", "streaming", "masked_adamw")
 ENV = "AUTOBERT_BACKEND"
 
-# The _C entry point of each family (the CUDA kernel is the same name + "_cuda").
+# The _C kernel (dispatcher op, ``_loader.kernel``) of each family.
 _C_NAMES = {"elementwise": "elementwise", "softmax": "fused_softmax", "streaming": "streaming_attention",
             "masked_adamw": "fused_masked_adamw_"}
 _TRITON_FAMILIES = ("elementwise", "softmax", "streaming")
@@ -57,10 +58,6 @@ def _triton_missing() -> Optional[str]:
     return None
 
 
-def _interpreting() -> bool:
-    return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
-
-
 def unavailable(backend: str, family: str, device: torch.device, dtype: Optional[torch.dtype] = None) -> Optional[str]:
     """Why ``backend`` cannot run ``family`` on ``device`` / ``dtype`` (None when it can)."""
     if family not in FAMILIES:
@@ -70,7 +67,7 @@ def unavailable(backend: str, family: str, device: torch.device, dtype: Optional
     if backend == "cpp":
         if device.type != "cpu":
             return f"the cpp kernels run on CPU tensors, got a tensor on {device}"
-        return _missing_in_C(_C_NAMES[family])
+        return _missing_kernel(_C_NAMES[family], "cpu")
     if backend == "cuda":
         if device.type != "cuda":
             return f"the cuda kernels need CUDA tensors, got a tensor on {device}"
@@ -78,11 +75,11 @@ def unavailable(backend: str, family: str, device: torch.device, dtype: Optional
             return f"the cuda kernels compute float32/bfloat16/float16, got {dtype}"
         if _loader.available() and not _loader.with_cuda():
             return "autobert_ext._C was built without CUDA kernels (rebuild it where nvcc and a CUDA torch are found)"
-        return _missing_in_C(_C_NAMES[family] + "_cuda")
+        return _missing_kernel(_C_NAMES[family], "cuda")
     if backend == "triton":
         if family not in _TRITON_FAMILIES:
             return f"there is no Triton kernel for {family}"
-        if device.type != "cuda" and not (device.type == "cpu" and _interpreting()):
+        if device.type != "cuda" and not (device.type == "cpu" and interpreting()):
             return f"the triton kernels need CUDA tensors (CPU only under TRITON_INTERPRET=1), got a tensor on {device}"
         if dtype is not None and dtype not in _GPU_DTYPES:
             return f"the triton kernels compute float32/bfloat16/float16, got {dtype}"
@@ -90,12 +87,11 @@ def unavailable(backend: str, family: str, device: torch.device, dtype: Optional
     raise ValueError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
 
 
-def _missing_in_C(name: str) -> Optional[str]:
-    C = _loader.get_C()
-    if C is None:
+def _missing_kernel(name: str, device_type: str) -> Optional[str]:
+    if _loader.get_C() is None:
         return f"autobert_ext._C is not available ({_loader.load_error()})"
-    if getattr(C, name, None) is None:
-        return f"this build of autobert_ext._C has no {name!r}"
+    if not _loader.has_kernel(name, device_type):
+        return f"this build of autobert_ext._C has no {device_type} kernel for {name!r}"
     return None
 
 

@@ -1,10 +1,13 @@
-"""``elementwise``: one fused pass of an op program over same-shaped tensors, as a custom op.
+"""The elementwise program family: one fused pass of an op program over same-shaped tensors.
 
-``autobert::elementwise(inputs, fwd, bwd)`` computes the m outputs of the forward program from
-the n inputs in one pass, on the backend ``autobert_ext.backends`` chooses (C++ on CPU, CUDA or
-Triton on GPU, eager ``run_program`` otherwise). Its
-autograd runs the same op with the backward program, whose inputs are (x_1..x_n, g_1..g_m) and
-whose n outputs are dx_1..dx_n. Programs travel as ``int[]`` + ``float[]`` (``program.encode``).
+Launchers (``run``): ``cpp`` / ``cuda`` (the ``_C`` interpreters), ``triton`` (a generated kernel
+per program, ``triton.elementwise_source``) and ``eager`` (``reference.elementwise``); which one
+runs is ``autobert_ext.backends``' decision. The plan executor calls ``run`` directly.
+
+The custom op ``autobert::elementwise(inputs, fwd, bwd)`` computes the m outputs of the forward
+program from the n inputs; its autograd runs the same op with the backward program, whose inputs
+are (x_1..x_n, g_1..g_m) and whose n outputs are dx_1..dx_n. Programs travel as ``int[]`` +
+``float[]`` (``program.encode``).
 """
 from __future__ import annotations
 
@@ -13,12 +16,32 @@ from typing import Optional, Sequence
 import torch
 
 from autobert_ext import _dispatch as D
-from autobert_ext import backends
-from autobert_ext import kernels as K
-from autobert_ext.program import Program, run_program
-from autobert_ext.reference import compute_dtype
+from autobert_ext import _loader, backends
+from autobert_ext import reference as R
+from autobert_ext.program import Program
 
 _OP = "autobert.elementwise"
+
+
+def run(backend: str, program: Program, inputs: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """One pass of ``program`` over same-shape inputs -> its outputs (new tensors; no autograd)."""
+    if backend == "eager" or not inputs:
+        return R.elementwise(program, inputs)
+    if backend == "triton":
+        return _triton(program, inputs)
+    return list(_loader.kernel("elementwise")(list(inputs), *D.encoded(program)))
+
+
+def _triton(program: Program, inputs: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    from autobert_ext.triton.config import cdiv, default_row_config, dtype_name
+    from autobert_ext.triton.elementwise_source import module_for
+    mod = module_for(program, dtype_name(inputs[0].dtype), default_row_config())
+    flat = [x.contiguous() for x in inputs]
+    outs = [torch.empty(flat[0].shape, dtype=flat[0].dtype, device=flat[0].device) for _ in program.outputs]
+    numel, block = flat[0].numel(), mod.META["BLOCK"]
+    if numel and outs:
+        mod.elementwise[(cdiv(numel, block),)](*flat, *outs, numel, BLOCK=block, num_warps=mod.META["num_warps"])
+    return outs
 
 
 def _check(inputs: Sequence[torch.Tensor], fwd_ints, fwd_floats, bwd_ints, bwd_floats) -> Program:
@@ -30,20 +53,8 @@ def _check(inputs: Sequence[torch.Tensor], fwd_ints, fwd_floats, bwd_ints, bwd_f
         raise ValueError(f"{_OP}: the forward program has no outputs")
     if bwd_ints:
         D.decoded(_OP, "backward", bwd_ints, bwd_floats, len(inputs) + len(fwd.outputs), len(inputs))
-    D.check_floating(_OP, [(f"inputs[{i}]", t) for i, t in enumerate(inputs)])
-    for i, t in enumerate(inputs):
-        if t.shape != inputs[0].shape:
-            raise RuntimeError(f"{_OP}: inputs[{i}] has shape {tuple(t.shape)}, expected the shape of inputs[0] "
-                               f"{tuple(inputs[0].shape)}")
+    D.check_floating(_OP, [(f"inputs[{i}]", t) for i, t in enumerate(inputs)], same_shape=True)
     return fwd
-
-
-def eager_elementwise(program: Program, inputs: Sequence[torch.Tensor]) -> list[torch.Tensor]:
-    """Reference: run_program in the kernels' compute dtype, cast back to the input dtype."""
-    dtype = inputs[0].dtype
-    ct = compute_dtype(dtype)
-    outs = run_program(program, [x.to(ct) for x in inputs])
-    return [o.to(dtype).contiguous() for o in outs]
 
 
 @torch.library.custom_op("autobert::elementwise", mutates_args=())
@@ -51,8 +62,7 @@ def _elementwise_op(inputs: list[torch.Tensor], fwd_ints: list[int], fwd_floats:
                     bwd_floats: list[float]) -> list[torch.Tensor]:
     fwd = _check(inputs, fwd_ints, fwd_floats, bwd_ints, bwd_floats)
     backend = backends.choose("elementwise", inputs[0].device, inputs[0].dtype)
-    outs = eager_elementwise(fwd, inputs) if backend == "eager" else K.elementwise(backend, fwd, inputs)
-    return D.fresh(outs, inputs)
+    return D.fresh(run(backend, fwd, inputs), inputs)
 
 
 @_elementwise_op.register_fake
@@ -93,6 +103,4 @@ def elementwise(fwd: Program, bwd: Optional[Program], inputs: Sequence[torch.Ten
     Returns:
         m new tensors of that shape and dtype.
     """
-    fi, ff = D.encoded(fwd)
-    bi, bf = D.encoded(bwd)
-    return _elementwise_op(list(inputs), fi, ff, bi, bf)
+    return _elementwise_op(list(inputs), *D.encoded(fwd), *D.encoded(bwd))

@@ -23,68 +23,20 @@ from torch.autograd.function import once_differentiable
 from autobert_ext import plan_executor as X
 from autobert_ext._dispatch import fresh
 from autobert_ext.plan import Plan, plan_from_json
-from autobert_ext.reference import compute_dtype
-
-_DIMS = {"N": 2, "d": 3}  # symbolic axis -> axis of q's (B, H, N, d) shape
-
-
-def _saved_ids(plan: Plan) -> list[int]:
-    """Values the backward needs that are fresh tensors (not inputs, not views)."""
-    ids = []
-    for step in plan.steps:
-        if step.kind != "transpose":
-            ids += [o for o in step.outputs if o != plan.output]
-    return ids
-
-
-def _aux_specs(plan: Plan, q: torch.Tensor) -> list[tuple[tuple[int, ...], torch.dtype]]:
-    """(shape, dtype) of each step auxiliary the forward returns: what the kernels save. The
-    streaming log-sum-exp is in the compute dtype (float32 for bfloat16/float16 inputs)."""
-    B, H, N, d = q.shape
-    dims = {"N": N, "d": d}
-    specs = []
-    for step in plan.steps:
-        if step.kind == "streaming":
-            specs.append(((B, H, N), compute_dtype(q.dtype)))
-        elif step.kind == "rownorm":
-            specs.append(((B, H, N, 1), q.dtype))
-        elif step.kind == "matmul" and step.cosine:
-            sa, sb = plan.shapes[step.inputs[0]], plan.shapes[step.inputs[1]]
-            specs += [((B, H, dims[sa[0]], dims[sa[1]]), q.dtype), ((B, H, dims[sb[0]], dims[sb[1]]), q.dtype),
-                      ((B, H, dims[sa[0]], 1), q.dtype), ((B, H, 1, dims[sb[1]]), q.dtype)]
-    return specs
-
-
-def _value_shape(plan: Plan, i: int, q: torch.Tensor) -> tuple[int, ...]:
-    B, H = q.shape[:2]
-    return (B, H) + tuple(q.shape[_DIMS[a]] for a in plan.shapes[i])
-
-
-def _fresh(results: list[torch.Tensor], inputs) -> list[torch.Tensor]:
-    """Contiguous results, copied where one aliases an input or another result (custom-op rule)."""
-    return fresh([t.contiguous() for t in results], inputs)
 
 
 def _forward_impl(plan: str, q, k, v, mask) -> list[torch.Tensor]:
-    """[output, saved values..., step auxiliaries...]: what the backward needs, all fresh tensors."""
+    """[output, saved values..., saved step tensors...]: what the backward needs, all fresh tensors."""
     p = plan_from_json(plan)
-    vals, aux = X.forward(p, q, k, v, mask)
-    out = [vals[p.output]] + [vals[i] for i in _saved_ids(p)]
-    out += [t for si in sorted(aux) for t in aux[si]]
-    return _fresh(out, (q, k, v))
+    return fresh(X.pack(p, *X.forward(p, q, k, v, mask)), (q, k, v))
 
 
-def _backward_impl(plan: str, grad, q, k, v, mask, saved) -> list[torch.Tensor]:
+def _backward_impl(plan: str, grad, q, k, v, mask, results) -> list[torch.Tensor]:
     """[dq, dk, dv] from the output gradient and ``_forward_impl``'s results."""
     p = plan_from_json(plan)
-    vals = _unpack(p, q, k, v, saved)
-    aux, it = {}, iter(saved[1 + len(_saved_ids(p)):])
-    for si, step in enumerate(p.steps):
-        n = {"streaming": 1, "rownorm": 1}.get(step.kind, 4 if step.kind == "matmul" and step.cosine else 0)
-        if n:
-            aux[si] = [next(it) for _ in range(n)]
-    grads = X.backward(p, grad.contiguous(), vals, aux, mask)
-    return _fresh(grads, (grad, q, k, v, *saved))
+    vals, saved = X.unpack(p, q, k, v, results)
+    grads = X.backward(p, grad.contiguous(), vals, saved, mask)
+    return fresh(grads, (grad, q, k, v, *results))
 
 
 @torch.library.custom_op("autobert::fused_attention", mutates_args=())
@@ -95,9 +47,7 @@ def _fused_attention_op(plan: str, q: torch.Tensor, k: torch.Tensor, v: torch.Te
 
 @_fused_attention_op.register_fake
 def _(plan, q, k, v, mask):
-    p = plan_from_json(plan)
-    values = [_value_shape(p, p.output, q)] + [_value_shape(p, i, q) for i in _saved_ids(p)]
-    return [q.new_empty(s) for s in values] + [q.new_empty(s, dtype=dt) for s, dt in _aux_specs(p, q)]
+    return X.fake_results(plan_from_json(plan), q)
 
 
 @torch.library.custom_op("autobert::fused_attention_backward", mutates_args=())
@@ -109,19 +59,7 @@ def _fused_attention_backward_op(plan: str, grad: torch.Tensor, q: torch.Tensor,
 
 @_fused_attention_backward_op.register_fake
 def _(plan, grad, q, k, v, mask, saved):
-    return [torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)]
-
-
-def _unpack(p: Plan, q, k, v, saved) -> list:
-    """Rebuild the value list from inputs, saved tensors and (free) transpose views."""
-    vals = [q, k, v] + [None] * (p.n_values - 3)
-    vals[p.output] = saved[0]
-    for i, t in zip(_saved_ids(p), saved[1:]):
-        vals[i] = t
-    for step in p.steps:
-        if step.kind == "transpose":
-            vals[step.outputs[0]] = vals[step.inputs[0]].transpose(-1, -2)
-    return vals
+    return [t.new_empty(t.shape) for t in (q, k, v)]  # contiguous, as the real results
 
 
 def _setup_context(ctx, inputs, output):
@@ -129,7 +67,6 @@ def _setup_context(ctx, inputs, output):
     ctx.set_materialize_grads(False)  # the saved-value outputs never get gradients: no zero-filled stand-ins
     ctx.plan = plan
     ctx.save_for_backward(q, k, v, *output)
-    ctx.has_mask = mask is not None
     ctx.mask = mask
 
 
@@ -222,5 +159,5 @@ def fused_attention(plan, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
         return _EagerFusedAttention.apply(plan, q, k, v, key_padding_mask)
     # Inference (the output only, nothing kept for a backward), or a plan of single torch ops, which
     # torch autograd records as they run.
-    vals, _aux = X.forward(p, q, k, v, key_padding_mask)
-    return _fresh([vals[p.output]], (q, k, v))[0]
+    vals, _saved = X.forward(p, q, k, v, key_padding_mask)
+    return fresh([vals[p.output]], (q, k, v))[0]

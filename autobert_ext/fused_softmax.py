@@ -1,4 +1,8 @@
-"""``fused_softmax``: POST(masked softmax over the last axis of PRE(inputs)), as custom ops.
+"""The row softmax family: POST(masked softmax over the last axis of PRE(inputs)).
+
+Launchers (``forward``, ``backward``): ``cpp`` / ``cuda`` (the ``_C`` kernels), ``triton`` (a
+generated module per program set, ``triton.softmax_source``) and ``eager`` (``reference``); which
+one runs is ``autobert_ext.backends``' decision. The plan executor calls them directly.
 
 ``autobert::fused_softmax`` runs the PRE program (n inputs -> x), the row softmax (key mask:
 padded columns are -inf; a row without a valid column is 0) and the POST program (y -> out) in
@@ -13,14 +17,72 @@ from typing import Optional, Sequence
 import torch
 
 from autobert_ext import _dispatch as D
-from autobert_ext import backends
-from autobert_ext import kernels as K
-from autobert_ext.program import Program, run_program
-from autobert_ext.reference import compute_dtype, masked_softmax
+from autobert_ext import _loader, backends
+from autobert_ext import reference as R
+from autobert_ext.program import Program
 
 _OP = "autobert.fused_softmax"
 _IDENTITY = Program(1, (), (0,))        # x -> x
 _IDENTITY_BWD = Program(2, (), (1,))    # (x, g) -> g
+
+
+def forward(backend: str, pre: Program, post: Program, inputs: Sequence[torch.Tensor],
+            mask: Optional[torch.Tensor]) -> torch.Tensor:
+    """post(softmax(pre(inputs))) over the last axis of same-shape inputs (B, ..., C); mask (B, C)
+    bool excludes padded columns (no autograd)."""
+    if backend == "eager":
+        return R.fused_softmax(pre, post, inputs, mask)
+    if backend == "triton":
+        return _triton_forward(pre, post, inputs, mask)
+    return _loader.kernel("fused_softmax")(list(inputs), mask, *D.encoded(pre), *D.encoded(post))
+
+
+def backward(backend: str, pre: Program, pre_bwd: Program, post_bwd: Program, inputs: Sequence[torch.Tensor],
+             y: Optional[torch.Tensor], g: torch.Tensor, mask: Optional[torch.Tensor]) -> list[torch.Tensor]:
+    """Input gradients from the output gradient ``g``; ``y`` is the softmax rows (before POST) when
+    known, else None (the C++ and CUDA kernels always recompute them from the inputs)."""
+    if backend == "eager":
+        return R.fused_softmax_backward(pre, pre_bwd, post_bwd, inputs, y, g, mask)
+    if backend == "triton":
+        if y is None:
+            y = _triton_forward(pre, _IDENTITY, inputs, mask)
+        return _triton_backward(pre, pre_bwd, post_bwd, inputs, y, g, mask)
+    kernel = _loader.kernel("fused_softmax_backward")
+    return list(kernel(list(inputs), mask, g, *D.encoded(pre), *D.encoded(post_bwd), *D.encoded(pre_bwd)))
+
+
+def _triton_launch(pre, pre_bwd, post, post_bwd, inputs, mask, backward: bool):
+    """(module, contiguous inputs, row-launch arguments) of the Triton kernels."""
+    from autobert_ext.triton.config import default_row_config, dtype_name, next_pow2
+    from autobert_ext.triton.softmax_source import module_for
+    flat = [x.contiguous() for x in inputs]
+    mod = module_for(pre, pre_bwd, post, post_bwd, len(flat), dtype_name(flat[0].dtype), default_row_config(),
+                     backward=backward)
+    like, n = flat[0], flat[0].shape[-1]
+    rows = like.numel() // n if n else 0
+    rows_per_b = max(1, rows // like.shape[0]) if like.shape[0] else 1
+    km = like if mask is None else mask.to(torch.uint8).contiguous()  # (B, C) bytes; unread without a mask
+    strides = (0, 0) if mask is None else km.stride()
+    meta = dict(HAS_MASK=mask is not None, BLOCK_N=min(next_pow2(n, 16), mod.META["MAX_BLOCK"]),
+                num_warps=mod.META["num_warps"])
+    return mod, flat, rows, (n, rows_per_b, *strides), km, meta
+
+
+def _triton_forward(pre, post, inputs, mask) -> torch.Tensor:
+    mod, flat, rows, dims, km, meta = _triton_launch(pre, None, post, None, inputs, mask, backward=False)
+    out = torch.empty_like(flat[0])
+    if rows > 0:
+        mod.softmax_fwd[(rows,)](*flat, out, out, km, *dims, STORE_Y=False, SINGLE=dims[0] <= meta["BLOCK_N"],
+                                 **meta)
+    return out
+
+
+def _triton_backward(pre, pre_bwd, post_bwd, inputs, y, g, mask) -> list[torch.Tensor]:
+    mod, flat, rows, dims, km, meta = _triton_launch(pre, pre_bwd, None, post_bwd, inputs, mask, backward=True)
+    dxs = [torch.empty_like(flat[0]) for _ in flat]
+    if rows > 0:
+        mod.softmax_bwd[(rows,)](*flat, y.contiguous(), g.contiguous(), km, *dxs, *dims, **meta)
+    return dxs
 
 
 def _check(inputs, mask, pre_i, pre_f, post_i, post_f) -> tuple[Program, Program]:
@@ -29,37 +91,15 @@ def _check(inputs, mask, pre_i, pre_f, post_i, post_f) -> tuple[Program, Program
         raise ValueError(f"{_OP}: expected at least one input tensor, got none")
     pre = D.decoded(_OP, "pre", pre_i, pre_f, n, 1)
     post = D.decoded(_OP, "post", post_i, post_f, 1, 1)
-    D.check_floating(_OP, [(f"inputs[{i}]", t) for i, t in enumerate(inputs)])
+    D.check_floating(_OP, [(f"inputs[{i}]", t) for i, t in enumerate(inputs)], same_shape=True)
     x0 = inputs[0]
     if x0.dim() < 2:
         raise RuntimeError(f"{_OP}: inputs must have shape (..., R, C), got rank {x0.dim()}")
-    for i, t in enumerate(inputs):
-        if t.shape != x0.shape:
-            raise RuntimeError(f"{_OP}: inputs[{i}] has shape {tuple(t.shape)}, expected {tuple(x0.shape)}")
     if mask is not None:
         if x0.dim() < 3:
             raise RuntimeError(f"{_OP}: key_padding_mask needs inputs of rank >= 3 (B, ..., R, C), got rank {x0.dim()}")
         D.check_mask(_OP, mask, (x0.shape[0], x0.shape[-1]), x0)
     return pre, post
-
-
-def eager_fused_softmax(pre: Program, post: Program, inputs: Sequence[torch.Tensor],
-                        mask: Optional[torch.Tensor]) -> torch.Tensor:
-    """Reference forward in the kernels' compute dtype (float64 or float32)."""
-    ct = compute_dtype(inputs[0].dtype)
-    y = masked_softmax(run_program(pre, [x.to(ct) for x in inputs])[0], mask)
-    return run_program(post, [y])[0].to(inputs[0].dtype).contiguous()
-
-
-def eager_fused_softmax_backward(pre: Program, post_bwd: Program, pre_bwd: Program, inputs, mask,
-                                 grad: torch.Tensor) -> list[torch.Tensor]:
-    """Reference backward: recompute y, then the chain rule through POST, softmax and PRE."""
-    ct = compute_dtype(inputs[0].dtype)
-    xs = [x.to(ct) for x in inputs]
-    y = masked_softmax(run_program(pre, xs)[0], mask)
-    gy = run_program(post_bwd, [y, grad.to(ct)])[0]
-    gx = y * (gy - (gy * y).sum(-1, keepdim=True))
-    return [d.to(inputs[0].dtype).contiguous() for d in run_program(pre_bwd, xs + [gx])]
 
 
 @torch.library.custom_op("autobert::fused_softmax", mutates_args=())
@@ -68,9 +108,7 @@ def _fused_softmax_op(inputs: list[torch.Tensor], mask: Optional[torch.Tensor], 
                       post_ints: list[int], post_floats: list[float], post_bwd_ints: list[int],
                       post_bwd_floats: list[float]) -> torch.Tensor:
     pre, post = _check(inputs, mask, pre_ints, pre_floats, post_ints, post_floats)
-    backend = backends.choose("softmax", inputs[0].device, inputs[0].dtype)
-    out = eager_fused_softmax(pre, post, inputs, mask) if backend == "eager" else K.softmax(
-        backend, pre, post, inputs, mask)
+    out = forward(backends.choose("softmax", inputs[0].device, inputs[0].dtype), pre, post, inputs, mask)
     return D.fresh([out], list(inputs) + [mask])[0]
 
 
@@ -90,15 +128,9 @@ def _fused_softmax_backward_op(inputs: list[torch.Tensor], mask: Optional[torch.
     pre, _ = _check(inputs, mask, pre_ints, pre_floats, *D.encoded(_IDENTITY))
     post_bwd = D.decoded(_OP, "post_bwd", post_bwd_ints, post_bwd_floats, 2, 1)
     pre_bwd = D.decoded(_OP, "pre_bwd", pre_bwd_ints, pre_bwd_floats, n + 1, n)
-    D.check_floating(_OP, [("inputs[0]", inputs[0]), ("grad", grad)])
-    if grad.shape != inputs[0].shape:
-        raise RuntimeError(f"{_OP}: grad has shape {tuple(grad.shape)}, expected {tuple(inputs[0].shape)}")
+    D.check_floating(_OP, [("inputs[0]", inputs[0]), ("grad", grad)], same_shape=True)
     backend = backends.choose("softmax", inputs[0].device, inputs[0].dtype)
-    if backend == "eager":
-        grads = eager_fused_softmax_backward(pre, post_bwd, pre_bwd, inputs, mask, grad)
-    else:  # the Triton backward reads the softmax rows y; the C++ and CUDA kernels recompute them
-        y = K.softmax(backend, pre, _IDENTITY, inputs, mask) if backend == "triton" else None
-        grads = K.softmax_backward(backend, pre, pre_bwd, post_bwd, inputs, y, grad, mask)
+    grads = backward(backend, pre, pre_bwd, post_bwd, inputs, None, grad, mask)
     return D.fresh(grads, list(inputs) + [mask, grad])
 
 

@@ -6,7 +6,7 @@ A supernet trains one sampled child at a time; the child uses only part of each 
 moments bit-identical (no weight decay either). One call covers a whole list of tensors.
 
 Backends (chosen by ``autobert_ext.backends``, family ``masked_adamw``): the C++ kernel
-(``autobert_ext._C``) for CPU tensors, the CUDA kernel (``_C.fused_masked_adamw_cuda``, also
+(op ``autobert_kernels::fused_masked_adamw_`` of ``autobert_ext._C``) for CPU tensors, its CUDA kernel (also
 float16) for CUDA tensors, the eager PyTorch reference below when that kernel is missing (one
 warning) or ``AUTOBERT_BACKEND=eager``.
 
@@ -104,29 +104,14 @@ def masked_adamw_reference_(params: Sequence[Tensor], grads: Sequence[Tensor], e
                        lr, beta1, beta2, eps, weight_decay)
 
 
-@torch.library.custom_op(_OP_NAME, mutates_args=("params", "exp_avgs", "exp_avg_sqs"),
-                         device_types="cpu")
+@torch.library.custom_op(_OP_NAME, mutates_args=("params", "exp_avgs", "exp_avg_sqs"))
 def _fused_masked_adamw_op(params: list[Tensor], grads: list[Tensor], exp_avgs: list[Tensor],
                            exp_avg_sqs: list[Tensor], masks: list[Optional[Tensor]], steps: list[int],
                            lr: float, beta1: float, beta2: float, eps: float, weight_decay: float) -> None:
-    _run(params, grads, exp_avgs, exp_avg_sqs, masks, steps, lr, beta1, beta2, eps, weight_decay)
-
-
-@_fused_masked_adamw_op.register_kernel("cuda")
-def _fused_masked_adamw_cuda(params, grads, exp_avgs, exp_avg_sqs, masks, steps,
-                             lr, beta1, beta2, eps, weight_decay) -> None:
-    _run(params, grads, exp_avgs, exp_avg_sqs, masks, steps, lr, beta1, beta2, eps, weight_decay)
-
-
-def _run(params, grads, exp_avgs, exp_avg_sqs, masks, steps, lr, beta1, beta2, eps, weight_decay) -> None:
-    """The CPU and CUDA registrations' body: the kernel of the chosen backend, or the reference."""
-    backend = _backend(params)
-    if backend == "eager":
-        masked_adamw_reference_(params, grads, exp_avgs, exp_avg_sqs, masks, steps,
-                                lr, beta1, beta2, eps, weight_decay)
-        return
-    kernel = getattr(_loader.get_C(), "fused_masked_adamw_cuda" if backend == "cuda" else "fused_masked_adamw_")
-    kernel(params, grads, exp_avgs, exp_avg_sqs, masks, steps, lr, beta1, beta2, eps, weight_decay)
+    """The kernel of the chosen backend (the dispatcher op runs its CPU or CUDA implementation by
+    the tensors' device), or the reference."""
+    run = masked_adamw_reference_ if _backend(params) == "eager" else _loader.kernel("fused_masked_adamw_")
+    run(params, grads, exp_avgs, exp_avg_sqs, masks, steps, lr, beta1, beta2, eps, weight_decay)
 
 
 @_fused_masked_adamw_op.register_fake

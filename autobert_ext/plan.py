@@ -2,57 +2,21 @@
 
 A plan is a list of steps over numbered values. Values 0, 1, 2 are q, k, v (B, H, N, d); each
 step reads values and writes new ones; ``output`` is the result (B, H, N, d). Shapes are
-symbolic per head: "Nd", "dN", "NN", "dd".
-
-Step kinds:
-  elementwise  program (n in -> m out) and its derivative program (x.., g.. -> dx..), one pass.
-  softmax      row softmax over the last axis with a pre program (n in -> 1) and post program
-               (1 -> 1), their derivatives, and ``masked`` (last axis is the sequence axis).
-  matmul       values[0] @ values[1]; ``masked``: the contraction axis is the sequence axis
-               (padded positions count as 0); ``cosine``: L2-normalise rows of the left and
-               columns of the right first.
-  transpose    a view with the last two axes swapped.
-  rownorm      x / sqrt(sum(x^2, last axis) + 1e-12) — the cosine normalisation, for streaming.
-  streaming    flash-style attention over (q', k', v') with a score program, its derivative and
-               ``norm`` in {"softmax", "none"}; no (N, N) tensor is formed.
+symbolic per head: "Nd", "dN", "NN", "dd". The step kinds (elementwise, softmax, matmul,
+transpose, rownorm, streaming) are the classes of ``autobert_ext.plan_steps``.
 """
 from __future__ import annotations
 
 import dataclasses
 import functools
 import json
-from typing import Optional
 
-from autobert_ext.program import Program, decode, encode
+from autobert_ext.plan_steps import STEPS, Step, worth_fusing
+from autobert_ext.program import decode, encode
 
 PLAN_VERSION = 1
-STEP_KINDS = ("elementwise", "softmax", "matmul", "transpose", "rownorm", "streaming")
-
-
-def worth_fusing(program: Program) -> bool:
-    """A program of one instruction gains nothing from a fused kernel: torch's own kernel for that op
-    (the eager reference) is as fast and cheaper to call."""
-    return len(program.instrs) > 1
-
-
-@dataclasses.dataclass(frozen=True)
-class Step:
-    kind: str
-    inputs: tuple[int, ...]
-    outputs: tuple[int, ...]
-    program: Optional[Program] = None  # elementwise fwd / softmax pre
-    program_bwd: Optional[Program] = None
-    post: Optional[Program] = None  # softmax post
-    post_bwd: Optional[Program] = None
-    masked: bool = False
-    cosine: bool = False
-    score: Optional[Program] = None  # streaming
-    score_bwd: Optional[Program] = None
-    norm: str = "softmax"
-
-    def __post_init__(self):
-        if self.kind not in STEP_KINDS:
-            raise ValueError(f"unknown plan step kind {self.kind!r}; expected one of {STEP_KINDS}")
+STEP_KINDS = tuple(STEPS)
+__all__ = ["PLAN_VERSION", "STEP_KINDS", "Plan", "Step", "plan_from_json", "worth_fusing"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,8 +39,15 @@ class Plan:
         """No step does more than one torch op would (no softmax or streaming step, no elementwise
         program that ``worth_fusing``): the plan's ops then run directly under torch autograd,
         since fused kernels and a hand-written backward could only add per-call overhead."""
-        return all(s.kind in ("matmul", "transpose", "rownorm")
-                   or (s.kind == "elementwise" and not worth_fusing(s.program)) for s in self.steps)
+        return not any(s.fuses for s in self.steps)
+
+    @functools.cached_property
+    def saved_layout(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """(ids of the values a backward reads that are fresh tensors: not inputs, not views, not the
+        output; the number of tensors each step saves), from the steps' own ``saves``."""
+        ids = tuple(o for s in self.steps if s.saves_outputs for o in s.outputs if o != self.output)
+        counts = tuple(len(s.saves([(1, 1, 1, 1)] * len(s.inputs), None)) for s in self.steps)
+        return ids, counts
 
     def to_json(self) -> str:
         return self.json
@@ -93,18 +64,9 @@ class Plan:
     def describe(self) -> str:
         lines = [f"{self.kind} plan for d={self.d} ({len(self.steps)} steps, output v{self.output})"]
         for s in self.steps:
-            extra = []
-            if s.masked:
-                extra.append("masked")
-            if s.cosine:
-                extra.append("cosine")
-            if s.kind == "streaming":
-                extra.append(f"norm={s.norm}, score ops={len(s.score.instrs)}")
-            if s.program is not None:
-                extra.append(f"{len(s.program.instrs)} ops")
             ins = ", ".join(f"v{i}" for i in s.inputs)
             outs = ", ".join(f"v{o}:{self.shapes[o]}" for o in s.outputs)
-            lines.append(f"  {outs} = {s.kind}({ins}) {' '.join(extra)}".rstrip())
+            lines.append(f"  {outs} = {s.kind}({ins}) {s.describe()}".rstrip())
         return "\n".join(lines)
 
 
@@ -114,10 +76,11 @@ _PROGRAM_FIELDS = ("program", "program_bwd", "post", "post_bwd", "score", "score
 def _plan_to_json(plan: Plan) -> str:
     steps = []
     for s in plan.steps:
-        d = {"kind": s.kind, "inputs": list(s.inputs), "outputs": list(s.outputs), "masked": s.masked,
-             "cosine": s.cosine, "norm": s.norm}
+        d = {"kind": s.kind, "inputs": list(s.inputs), "outputs": list(s.outputs),
+             "masked": getattr(s, "masked", False), "cosine": getattr(s, "cosine", False),
+             "norm": getattr(s, "norm", "softmax")}
         for f in _PROGRAM_FIELDS:
-            p = getattr(s, f)
+            p = getattr(s, f, None)
             if p is not None:
                 d[f] = list(encode(p))
         steps.append(d)
@@ -135,9 +98,14 @@ def plan_from_json(text: str) -> Plan:
             raise ValueError(f"plan version {doc.get('version')!r}, expected {PLAN_VERSION}")
         steps = []
         for s in doc["steps"]:
-            progs = {f: decode(*s[f]) for f in _PROGRAM_FIELDS if f in s}
-            steps.append(Step(kind=s["kind"], inputs=tuple(s["inputs"]), outputs=tuple(s["outputs"]),
-                              masked=bool(s["masked"]), cosine=bool(s["cosine"]), norm=s["norm"], **progs))
+            if s["kind"] not in STEPS:
+                raise ValueError(f"unknown plan step kind {s['kind']!r}; expected one of {STEP_KINDS}")
+            cls = STEPS[s["kind"]]
+            names = {f.name for f in dataclasses.fields(cls)}
+            extra = {f: decode(*s[f]) for f in _PROGRAM_FIELDS if f in s and f in names}
+            extra.update({f: cast(s[f]) for f, cast in (("masked", bool), ("cosine", bool), ("norm", str))
+                          if f in names})
+            steps.append(cls(tuple(s["inputs"]), tuple(s["outputs"]), **extra))
         return Plan(doc["kind"], int(doc["d"]), tuple(steps), tuple(doc["shapes"]), int(doc["output"]),
                     doc.get("fingerprint", ""))
     except (KeyError, TypeError, ValueError) as e:

@@ -1,9 +1,13 @@
 """Runs a Plan forward and backward over its steps (no autograd: backward is explicit).
 
-Forward returns every value (views for transposes) plus per-step auxiliaries (the softmax rows
-of softmax steps, logsumexp of streaming steps) that the backward reuses, so nothing is
-recomputed except free views. Kernels come from ``autobert_ext.kernels`` (compiled C++ on CPU,
-CUDA/Triton on GPU, or the eager reference), chosen per step kind by ``autobert_ext.backends``.
+Forward returns every value (views for transposes) plus what each step saves for its backward
+(``plan_steps``: the log-sum-exp of streaming steps, the norms of rownorm and cosine matmul
+steps), so nothing is recomputed except free views. The kernel steps run the launchers of their
+kernel families on the backend ``autobert_ext.backends`` chooses, looked up once per call (not
+per step: small graphs are dominated by per-step Python work).
+
+``pack`` / ``unpack`` turn (values, saved) into the flat tensor list the custom op returns and
+back; ``fake_results`` gives that list's shapes and dtypes from the same step methods.
 """
 from __future__ import annotations
 
@@ -12,141 +16,73 @@ from typing import Optional
 import torch
 
 from autobert_ext import backends
-from autobert_ext import kernels as K
-from autobert_ext.reference import NORM_EPS
-from autobert_ext.plan import Plan, Step, worth_fusing
+from autobert_ext.plan import Plan
 
-
-def _key_mask(mask: Optional[torch.Tensor], like: torch.Tensor) -> Optional[torch.Tensor]:
-    """(B, N) bool -> (B, 1, 1, N) bool, masking the last axis (``x * mask`` keeps x's dtype)."""
-    return None if mask is None else mask[:, None, None, :]
-
-
-def _normalise(x: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """x / sqrt(sum(x^2, dim) + NORM_EPS) and the factor r."""
-    r = torch.rsqrt((x * x).sum(dim, keepdim=True) + NORM_EPS)
-    return x * r, r
-
-
-def _normalise_bwd(g: torch.Tensor, y: torch.Tensor, r: torch.Tensor, dim: int) -> torch.Tensor:
-    """Gradient of y = x * r(x): r * (g - y * sum(g * y))."""
-    return r * (g - y * (g * y).sum(dim, keepdim=True))
-
-
-def _matmul_operands(step: Step, a, b, mask):
-    """Apply masking (contraction over the sequence axis) and cosine normalisation."""
-    ctx = {}
-    if step.masked and mask is not None:
-        a = a * _key_mask(mask, a)  # padded positions count as 0 in the contraction
-        if step.cosine:  # the column norms of the right operand also reduce over the sequence
-            b = b * mask[:, None, :, None].to(b.dtype)
-    if step.cosine:
-        a, ctx["ra"] = _normalise(a, -1)
-        b, ctx["rb"] = _normalise(b, -2)
-    return a, b, ctx
-
-
-def _matmul_like(like: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """a @ b, laid out as ``like``: when ``like`` is a transposed view (a transpose step's output),
-    the product is computed as (b^T a^T)^T so that its gradient arrives at the transpose's source
-    contiguous: the fused elementwise kernels then read it in place instead of copying it."""
-    if not like.is_contiguous() and like.mT.is_contiguous():
-        return torch.matmul(b.mT, a.mT).mT
-    return torch.matmul(a, b)
-
-
-_KERNEL_KINDS = ("elementwise", "softmax", "streaming")  # the step kinds that run a backend's kernel
-
-
-def _backends(device: torch.device, dtype: torch.dtype) -> dict[str, str]:
-    """Backend per kernel step kind, looked up once per call (not per step: small graphs are
-    dominated by per-step Python work)."""
-    return backends.choose_all(_KERNEL_KINDS, device, dtype)
-
-
-def _elementwise_backend(backend: str, program) -> str:
-    return backend if worth_fusing(program) else "eager"
+_FAMILIES = ("elementwise", "softmax", "streaming")
+_DIMS = {"N": 2, "d": 3}  # symbolic axis -> axis of q's (B, H, N, d) shape
 
 
 def forward(plan: Plan, q, k, v, mask):
-    """Returns (values, aux): values[i] is value i (B, H, r, c); aux maps step index -> tensors."""
+    """Returns (values, saved): values[i] is value i (B, H, r, c); saved[si] the tensors step si saves."""
     vals: list[Optional[torch.Tensor]] = [q, k, v] + [None] * (plan.n_values - 3)
-    aux: dict[int, list[torch.Tensor]] = {}
-    backends = _backends(q.device, q.dtype)
-    for si, step in enumerate(plan.steps):
-        ins = [vals[i] for i in step.inputs]
-        backend = backends.get(step.kind)
-        if step.kind == "elementwise":
-            outs = K.elementwise(_elementwise_backend(backend, step.program), step.program, ins)
-        elif step.kind == "softmax":
-            outs = [K.softmax(backend, step.program, step.post, ins, mask if step.masked else None)]
-        elif step.kind == "transpose":
-            outs = [ins[0].transpose(-1, -2)]
-        elif step.kind == "rownorm":
-            y, r = _normalise(ins[0], -1)
-            outs, aux[si] = [y], [r]
-        elif step.kind == "matmul":
-            a, b, ctx = _matmul_operands(step, ins[0], ins[1], mask)
-            outs = [torch.matmul(a, b)]
-            if step.cosine:
-                aux[si] = [a, b, ctx["ra"], ctx["rb"]]
-        else:  # streaming
-            out, lse = K.streaming_forward(backend, ins[0], ins[1], ins[2], step.score, step.norm, mask)
-            outs, aux[si] = [out], [lse]
+    saved = []
+    chosen = backends.choose_all(_FAMILIES, q.device, q.dtype)
+    for step in plan.steps:
+        outs, keep = step.forward([vals[i] for i in step.inputs], mask, chosen.get(step.family))
         for o, t in zip(step.outputs, outs):
             vals[o] = t
-    return vals, aux
+        saved.append(keep)
+    return vals, saved
 
 
-def _add(grads, i, g):
-    if g is not None:
-        grads[i] = g if grads[i] is None else grads[i] + g
-
-
-def backward(plan: Plan, grad_out, vals, aux, mask):
+def backward(plan: Plan, grad_out, vals, saved, mask):
     """Gradients of q, k, v (zeros for inputs the graph does not read)."""
     grads: list[Optional[torch.Tensor]] = [None] * plan.n_values
     grads[plan.output] = grad_out
-    backends = _backends(grad_out.device, grad_out.dtype)
+    chosen = backends.choose_all(_FAMILIES, grad_out.device, grad_out.dtype)
     for si in range(len(plan.steps) - 1, -1, -1):
         step = plan.steps[si]
         gouts = [grads[o] for o in step.outputs]
         if all(g is None for g in gouts):
             continue
-        ins = [vals[i] for i in step.inputs]
-        for i, g in zip(step.inputs, _step_backward(step, si, ins, gouts, vals, aux, mask, backends.get(step.kind))):
-            _add(grads, i, g)
-    q = vals[0]
-    return [g if g is not None else torch.zeros_like(q) for g in grads[:3]]
+        ins, outs = [vals[i] for i in step.inputs], [vals[o] for o in step.outputs]
+        for i, g in zip(step.inputs, step.backward(ins, outs, gouts, saved[si], mask, chosen.get(step.family))):
+            if g is not None:
+                grads[i] = g if grads[i] is None else grads[i] + g
+    return [g if g is not None else torch.zeros_like(vals[0]) for g in grads[:3]]
 
 
-def _step_backward(step: Step, si, ins, gouts, vals, aux, mask, backend):
-    if step.kind == "elementwise":
-        outs = [vals[o] for o in step.outputs]
-        gouts = [g if g is not None else torch.zeros_like(o) for g, o in zip(gouts, outs)]
-        return K.elementwise(_elementwise_backend(backend, step.program_bwd), step.program_bwd, ins + gouts)
-    g = gouts[0]
-    if step.kind == "softmax":
-        y = vals[step.outputs[0]]
-        return K.softmax_backward(backend, step.program, step.program_bwd, step.post_bwd, ins, y, g,
-                                  mask if step.masked else None)
-    if step.kind == "transpose":
-        return [g.transpose(-1, -2)]
-    if step.kind == "rownorm":
-        return [_normalise_bwd(g, vals[step.outputs[0]], aux[si][0], -1)]
-    if step.kind == "matmul":
-        if step.cosine:
-            a, b, ra, rb = aux[si]
-        else:
-            a, b, _ = _matmul_operands(step, ins[0], ins[1], mask)
-        ga, gb = _matmul_like(ins[0], g, b.mT), _matmul_like(ins[1], a.mT, g)
-        if step.cosine:
-            ga, gb = _normalise_bwd(ga, a, ra, -1), _normalise_bwd(gb, b, rb, -2)
-            if step.masked and mask is not None:
-                gb = gb * mask[:, None, :, None].to(gb.dtype)
-        if step.masked and mask is not None:
-            ga = ga * _key_mask(mask, ga)
-        return [ga, gb]
-    out = vals[step.outputs[0]]
-    return K.streaming_backward(backend, ins[0], ins[1], ins[2], out, aux[si][0], g, step.score,
-                                step.score_bwd, step.norm, mask)
+def pack(plan: Plan, vals, saved) -> list[torch.Tensor]:
+    """[output, saved values..., saved step tensors...]."""
+    ids, _ = plan.saved_layout
+    return [vals[plan.output]] + [vals[i] for i in ids] + [t for keep in saved for t in keep]
+
+
+def unpack(plan: Plan, q, k, v, results):
+    """(values, saved) from ``pack``'s list: the values rebuilt from the inputs, the saved tensors
+    and (free) views."""
+    ids, counts = plan.saved_layout
+    vals = [q, k, v] + [None] * (plan.n_values - 3)
+    vals[plan.output] = results[0]
+    for i, t in zip(ids, results[1:]):
+        vals[i] = t
+    saved, at = [], 1 + len(ids)
+    for step, n in zip(plan.steps, counts):
+        saved.append(results[at:at + n])
+        at += n
+        if not step.saves_outputs:
+            vals[step.outputs[0]] = step.forward([vals[i] for i in step.inputs], None, None)[0][0]
+    return vals, saved
+
+
+def fake_results(plan: Plan, q: torch.Tensor) -> list[torch.Tensor]:
+    """Empty tensors shaped as ``pack``'s list for inputs like q (B, H, N, d)."""
+    B, H = q.shape[:2]
+
+    def shape(i):
+        return (B, H) + tuple(q.shape[_DIMS[a]] for a in plan.shapes[i])
+    ids, _ = plan.saved_layout
+    out = [q.new_empty(shape(i)) for i in (plan.output, *ids)]
+    for step in plan.steps:
+        out += [q.new_empty(s, dtype=dt) for s, dt in step.saves([shape(i) for i in step.inputs], q.dtype)]
+    return out

@@ -132,13 +132,6 @@ class Program:
             if not 0 <= r < self.n_regs:
                 raise ValueError(f"Program: output register r{r} is out of range 0..{self.n_regs - 1}")
 
-    def to_tensors(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Pack for the C++ kernels: (int32 (n_instr, 4), float64 (n_instr,), int32 (n_out,))."""
-        codes = torch.tensor([list(ins[:4]) for ins in self.instrs], dtype=torch.int32).reshape(-1, 4)
-        imms = torch.tensor([float(ins[4]) for ins in self.instrs], dtype=torch.float64)
-        outs = torch.tensor(list(self.outputs), dtype=torch.int32)
-        return codes, imms, outs
-
     def __str__(self) -> str:
         lines = [f"program(inputs={self.n_inputs}, outputs={list(self.outputs)})"]
         for op, dst, a, b, imm in self.instrs:

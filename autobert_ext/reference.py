@@ -1,5 +1,5 @@
-"""The eager references of the row softmax and streaming attention: the oracle the kernels are
-tested against and the ``eager`` backend that runs them. One definition each, and one meaning of
+"""The eager references of the elementwise program, the row softmax and streaming attention: the
+oracle the kernels are tested against and the ``eager`` backend that runs them. One definition each, and one meaning of
 the conventions every backend shares (C++, CUDA and Triton kernels agree with these):
 
 - ``EMPTY_ROW_LSE``: the saved log-sum-exp of a softmax row without any real key is +inf, so
@@ -24,19 +24,47 @@ def compute_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float64 if dtype == torch.float64 else torch.float32
 
 
-def _key_mask(mask: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """(B, C) -> (B, 1, ..., 1, C), broadcasting over the dims of x between B and C."""
-    return mask.reshape(mask.shape[0], *([1] * (x.dim() - 2)), mask.shape[1])
+def elementwise(program: Program, inputs) -> list[torch.Tensor]:
+    """The program's outputs over same-shape inputs, computed in the compute dtype and returned in
+    the inputs' dtype; an output that is an input comes back as a copy."""
+    if not inputs:
+        return run_program(program, [])
+    dtype = inputs[0].dtype
+    ct = compute_dtype(dtype)
+    outs = run_program(program, [x.to(ct) for x in inputs])
+    return [o.clone() if any(o is x for x in inputs) else o.to(dtype) for o in outs]
 
 
 def masked_softmax(x: torch.Tensor, mask: Optional[torch.Tensor]) -> torch.Tensor:
     """Softmax over the last axis of x (B, ..., C); mask (B, C) bool marks real columns (None: all).
-    Padded columns get 0, and a row without a real column is 0."""
+    Padded columns get 0, and a row without a real column is 0 (with zero gradients: its -inf
+    logits are replaced by zeros before the softmax, so autograd never meets a NaN)."""
     if mask is None:
         return torch.softmax(x, -1)
-    x = x.masked_fill(~_key_mask(mask, x), float("-inf"))
+    keep = mask.reshape(mask.shape[0], *([1] * (x.dim() - 2)), mask.shape[1])  # over the dims between B and C
+    x = x.masked_fill(~keep, float("-inf"))
     empty = x.amax(-1, keepdim=True) == float("-inf")
-    return torch.where(empty, torch.zeros((), dtype=x.dtype, device=x.device), torch.softmax(x, -1))
+    return torch.softmax(x.masked_fill(empty, 0.0), -1).masked_fill(empty, 0.0)
+
+
+def fused_softmax(pre: Program, post: Program, inputs, mask) -> torch.Tensor:
+    """POST(masked_softmax(PRE(inputs))) over the last axis, in the compute dtype, returned in the
+    inputs' dtype."""
+    ct = compute_dtype(inputs[0].dtype)
+    y = masked_softmax(run_program(pre, [x.to(ct) for x in inputs])[0], mask)
+    return run_program(post, [y])[0].to(inputs[0].dtype)
+
+
+def fused_softmax_backward(pre: Program, pre_bwd: Program, post_bwd: Program, inputs, y, grad,
+                           mask) -> list[torch.Tensor]:
+    """Input gradients of ``fused_softmax``: gy = POST_BWD(y, g), gx = y * (gy - sum(gy * y)),
+    PRE_BWD(x.., gx); y is the softmax rows (recomputed from the inputs when None)."""
+    ct = compute_dtype(inputs[0].dtype)
+    xs = [x.to(ct) for x in inputs]
+    y = masked_softmax(run_program(pre, xs)[0], mask) if y is None else y.to(ct)
+    gy = run_program(post_bwd, [y, grad.to(ct)])[0]
+    gx = y * (gy - (gy * y).sum(-1, keepdim=True))
+    return [d.to(inputs[0].dtype) for d in run_program(pre_bwd, xs + [gx])]
 
 
 def _scores(q, k, score: Program):
@@ -62,9 +90,12 @@ def streaming_attention(q, k, v, score: Program, norm: str, mask) -> tuple[torch
     q_, k_, v_ = q.to(ct), k.to(ct), v.to(ct)
     _, t = _scores(q_, k_, score)
     if norm == "softmax":
-        tm = t if mask is None else t.masked_fill(~mask[:, None, None, :], float("-inf"))
-        lse = torch.logsumexp(tm, -1)  # (B, H, N); -inf where no key is real
-        lse = torch.where(torch.isneginf(lse), torch.full_like(lse, EMPTY_ROW_LSE), lse)
+        if mask is None:
+            lse = torch.logsumexp(t, -1)
+        else:  # rows without a real key: logsumexp over zeros, replaced (no NaN gradients under autograd)
+            empty = ~mask.any(-1)[:, None, None]  # (B, 1, 1)
+            tm = t.masked_fill(~mask[:, None, None, :], float("-inf")).masked_fill(empty[..., None], 0.0)
+            lse = torch.logsumexp(tm, -1).masked_fill(empty, EMPTY_ROW_LSE)
     else:
         lse = torch.zeros(q.shape[:-1], dtype=ct, device=q.device)
     out = torch.matmul(_probabilities(t, lse, norm, mask), v_)

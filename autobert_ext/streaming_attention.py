@@ -1,4 +1,4 @@
-"""``streaming_attention``: flash-style attention with an op-program score, as custom ops.
+"""The streaming attention family: flash-style attention with an op-program score.
 
     s = q k^T (no implicit scaling: scale with a ``mulc`` in the score program),  t = f(s),
     softmax: out = softmax_keys(t) v   (padded keys excluded; a row without real keys -> 0)
@@ -9,6 +9,10 @@ the real keys in the compute dtype (``reference.EMPTY_ROW_LSE`` for a row withou
 norm="none"), saved for ``autobert::streaming_attention_backward``, which recomputes the scores
 block by block and uses the derivative program f_bwd(s, g) = g * f'(s). The kernels never hold an
 (N, N) tensor; ``autobert_ext.reference.streaming_attention`` is the readable reference (and does).
+
+Launchers (``forward``, ``backward``): ``cpp`` / ``cuda`` (the ``_C`` kernels), ``triton`` (a
+generated module per score program, ``triton.attention_source``) and ``eager`` (``reference``);
+which one runs is ``autobert_ext.backends``' decision. The plan executor calls them directly.
 """
 from __future__ import annotations
 
@@ -17,13 +21,86 @@ from typing import Optional
 import torch
 
 from autobert_ext import _dispatch as D
-from autobert_ext import backends
-from autobert_ext import kernels as K
+from autobert_ext import _loader, backends
+from autobert_ext import reference as R
 from autobert_ext.program import Program
-from autobert_ext.reference import compute_dtype
 
 _OP = "autobert.streaming_attention"
 _NORMS = ("softmax", "none")
+
+
+def forward(backend: str, q, k, v, score: Program, norm: str, mask) -> tuple[torch.Tensor, torch.Tensor]:
+    """q, k, v (B, H, N, d) -> (out (B, H, N, d), lse (B, H, N) in the compute dtype) (no autograd)."""
+    if backend == "eager":
+        return R.streaming_attention(q, k, v, score, norm, mask)
+    if backend == "triton":
+        return _triton_forward(q, k, v, score, norm, mask)
+    out, lse = _loader.kernel("streaming_attention")(q, k, v, mask, *D.encoded(score), norm)
+    return out, lse
+
+
+def backward(backend: str, q, k, v, out, lse, g, score: Program, score_bwd: Program, norm: str,
+             mask) -> list[torch.Tensor]:
+    """[dq, dk, dv] of streaming attention from ``forward``'s results (scores recomputed)."""
+    if backend == "eager":
+        return R.streaming_attention_backward(q, k, v, mask, out, lse, g, score, score_bwd, norm)
+    if backend == "triton":
+        return _triton_backward(q, k, v, out, lse, g, score, score_bwd, norm, mask)
+    kernel = _loader.kernel("streaming_attention_backward")
+    return list(kernel(q, k, v, mask, out, lse, g, *D.encoded(score), *D.encoded(score_bwd), norm))
+
+
+def _triton_module(q, score, score_bwd, norm):
+    from autobert_ext.triton import config as C
+    from autobert_ext.triton.attention_source import module_for
+    dtype, precision = C.dtype_name(q.dtype), C.float32_precision()
+    config = C.default_attention_config(C.next_pow2(q.shape[3], 16), dtype, precision)
+    return module_for(score, score_bwd, norm, dtype, config, autotune=C.AUTOTUNE_ATTENTION, precision=precision)
+
+
+def _triton_args(q, mask):
+    """Key-mask arguments (pointer, stride_b, stride_n, HAS_MASK; q stands in, unread, without a
+    mask) and the padded head dims."""
+    from autobert_ext.triton.config import next_pow2
+    km = q if mask is None else mask.to(torch.uint8).contiguous()
+    d = next_pow2(q.shape[3], 16)
+    return (km, *((0, 0) if mask is None else km.stride())), dict(HAS_MASK=mask is not None, DQK_P=d, DV_P=d)
+
+
+def _triton_forward(q, k, v, score, norm, mask):
+    from autobert_ext.triton.config import cdiv
+    B, H, N, d = q.shape
+    if B * H > 65535:  # grid axis 1 limit on CUDA
+        raise ValueError(f"{_OP}: B * H = {B * H} exceeds 65535 on the triton backend; split the batch")
+    mod = _triton_module(q, score, None, norm)
+    out = torch.empty_like(q, memory_format=torch.contiguous_format)
+    lse = torch.zeros((B, H, N), dtype=torch.float32, device=q.device)
+    if out.numel():
+        km, meta = _triton_args(q, mask)
+        mod.attn_fwd[lambda m: (cdiv(N, m["BLOCK_M"]), B * H)](
+            q, k, v, out, lse if norm == "softmax" else out, *km[:1], *q.stride(), *k.stride(), *v.stride(),
+            *out.stride(), *km[1:], H, N, N, d, d, **meta, **mod.FWD_META)
+    return out, lse
+
+
+def _triton_backward(q, k, v, out, lse, g, score, score_bwd, norm, mask):
+    from autobert_ext.triton.config import cdiv
+    B, H, N, d = q.shape
+    mod = _triton_module(q, score, score_bwd, norm)
+    softmax = norm == "softmax"
+    lse = lse.float().contiguous()
+    # D_i = rowsum(dO_i * O_i): the softmax Jacobian term, one float per query row (B, H, N).
+    delta = (g.float() * out.float()).sum(-1).contiguous() if softmax else lse
+    dq, dk, dv = (torch.empty_like(t, memory_format=torch.contiguous_format) for t in (q, k, v))
+    if q.numel():
+        km, meta = _triton_args(q, mask)
+        common = (q, k, v, g, lse, delta, km[0])
+        strides = (*q.stride(), *k.stride(), *v.stride(), *g.stride())
+        mod.attn_bwd_dkdv[lambda m: (cdiv(N, m["BLOCK_N"]), B * H)](
+            *common, dk, dv, *strides, *dk.stride(), *dv.stride(), *km[1:], H, N, N, d, d, **meta, **mod.BWD_META)
+        mod.attn_bwd_dq[lambda m: (cdiv(N, m["BLOCK_M"]), B * H)](
+            *common, dq, *strides, *dq.stride(), *km[1:], H, N, N, d, d, **meta, **mod.BWD_META)
+    return [dq, dk, dv]
 
 
 def _check(q, k, v, mask, score_i, score_f, score_bwd_i, score_bwd_f, norm) -> tuple[Program, Optional[Program]]:
@@ -31,13 +108,9 @@ def _check(q, k, v, mask, score_i, score_f, score_bwd_i, score_bwd_f, norm) -> t
     score_bwd = D.decoded(_OP, "score_bwd", score_bwd_i, score_bwd_f, 2, 1) if score_bwd_i else None
     if norm not in _NORMS:
         raise ValueError(f"{_OP}: norm must be one of {_NORMS}, got {norm!r}")
-    D.check_floating(_OP, [("q", q), ("k", k), ("v", v)])
-    for name, t in (("q", q), ("k", k), ("v", v)):
-        if t.dim() != 4:
-            raise RuntimeError(f"{_OP}: {name} must have shape (B, H, N, d), got rank {t.dim()} shape {tuple(t.shape)}")
-    if k.shape != q.shape or v.shape != q.shape:
-        raise RuntimeError(f"{_OP}: q, k and v must have the same shape (B, H, N, d), got q {tuple(q.shape)}, "
-                           f"k {tuple(k.shape)}, v {tuple(v.shape)}")
+    D.check_floating(_OP, [("q", q), ("k", k), ("v", v)], same_shape=True)
+    if q.dim() != 4:
+        raise RuntimeError(f"{_OP}: q, k and v must have shape (B, H, N, d), got rank {q.dim()} shape {tuple(q.shape)}")
     D.check_mask(_OP, mask, (q.shape[0], k.shape[2]), q)
     return score, score_bwd
 
@@ -48,7 +121,7 @@ def _attention_op(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: Optio
                   score_bwd_floats: list[float], norm: str) -> tuple[torch.Tensor, torch.Tensor]:
     score, _ = _check(q, k, v, mask, score_ints, score_floats, score_bwd_ints, score_bwd_floats, norm)
     backend = backends.choose("streaming", q.device, q.dtype)
-    out, lse = D.fresh(list(K.streaming_forward(backend, q, k, v, score, norm, mask)), [q, k, v, mask])
+    out, lse = D.fresh(forward(backend, q, k, v, score, norm, mask), [q, k, v, mask])
     return out, lse
 
 
@@ -56,7 +129,7 @@ def _attention_op(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: Optio
 def _attention_fake(q, k, v, mask, score_ints, score_floats, score_bwd_ints, score_bwd_floats, norm):
     _check(q, k, v, mask, score_ints, score_floats, score_bwd_ints, score_bwd_floats, norm)
     out = q.new_empty(q.shape[:-1] + v.shape[-1:])
-    return out, q.new_empty(q.shape[:-1], dtype=compute_dtype(q.dtype))
+    return out, q.new_empty(q.shape[:-1], dtype=R.compute_dtype(q.dtype))
 
 
 @torch.library.custom_op("autobert::streaming_attention_backward", mutates_args=())
@@ -71,7 +144,7 @@ def _attention_backward_op(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, ma
         raise RuntimeError(f"{_OP}: out/grad_out must have shape {tuple(q.shape)} and lse {tuple(q.shape[:-1])}, got "
                            f"{tuple(out.shape)}, {tuple(grad_out.shape)}, {tuple(lse.shape)}")
     backend = backends.choose("streaming", q.device, q.dtype)
-    grads = K.streaming_backward(backend, q, k, v, out, lse, grad_out, score, score_bwd, norm, mask)
+    grads = backward(backend, q, k, v, out, lse, grad_out, score, score_bwd, norm, mask)
     dq, dk, dv = D.fresh(grads, [q, k, v, mask, out, lse, grad_out])
     return dq, dk, dv
 
@@ -80,7 +153,7 @@ def _attention_backward_op(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, ma
 def _attention_backward_fake(q, k, v, mask, out, lse, grad_out, score_ints, score_floats, score_bwd_ints,
                              score_bwd_floats, norm):
     _check(q, k, v, mask, score_ints, score_floats, score_bwd_ints, score_bwd_floats, norm)
-    return torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
+    return tuple(t.new_empty(t.shape) for t in (q, k, v))  # contiguous, as the real results
 
 
 def _setup_context(ctx, inputs, output):

@@ -2,11 +2,11 @@
 
 bf16, B=8, H=12, d=64, N in {512, 1024, 4096} (AUTOBERT_BENCH_N=512,1024 restricts). Cases:
   standard/N=<n>/<fwd|fwd+bwd>   score mulc(1/sqrt(d)), no mask
-      triton      autobert_ext.triton.triton_streaming_attention
+      triton      autobert_ext.streaming_attention (the Triton backend, the default on CUDA)
       sdpa_flash  F.scaled_dot_product_attention, flash backend (baseline)
   <graph>/N=<n>/fwd+bwd          searched score graphs, key padding mask on (lengths N/2..N)
       triton      the streaming kernel with the score program inlined
-      eager       torch ops + run_program, (N, N) materialised (baseline)
+      eager       autobert_ext.reference (torch ops + run_program in float32, (N, N) materialised; baseline)
       compiled    torch.compile of the eager graph (compile time excluded by warm-up)
       flex        FlexAttention score_mod = the program, block mask (softmax graphs only)
   compile/B=1,H=1,N=128/fwd+bwd
@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from autobert.fusion import ProgramBuilder
 from autobert.graph.ops import OPS
 from autobert_ext.program import Program, run_program
-from autobert_ext.triton import reference_streaming_attention, triton_streaming_attention
+from autobert_ext import reference, streaming_attention
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
 
@@ -45,6 +45,16 @@ GRAPHS = {
     "softplus_sqrt_softsign": ([("scale", [0]), ("softplus", [1]), ("sqrt", [2]), ("softsign", [3])], "softmax"),
     "tanh_sum": ([("scale", [0]), ("tanh", [1])], "none"),
 }
+
+
+def triton_streaming_attention(q, k, v, f, fb, norm, mask=None):
+    if os.environ.get("AUTOBERT_BACKEND", "triton") != "triton":
+        pytest.skip("the triton cases need AUTOBERT_BACKEND unset or triton")
+    return streaming_attention(q, k, v, f, fb, norm, mask)
+
+
+def reference_streaming_attention(q, k, v, f, norm, mask):
+    return reference.streaming_attention(q, k, v, f, norm, mask)[0]
 
 
 def score_programs(nodes, d):

@@ -43,10 +43,10 @@ def _kernel_specs(graph_names, n_random: int, seed: int, head_dim: int, dtypes) 
     from autobert.fusion import plan
     from autobert.graph import library, random_graph
     from autobert_ext.plan import worth_fusing
-    from autobert_ext.triton import attention as attn
-    from autobert_ext.triton import softmax as sm
+    from autobert_ext.triton import attention_source as attn
+    from autobert_ext.triton import softmax_source as sm
     from autobert_ext.triton.config import default_attention_config, default_row_config
-    from autobert_ext.triton.elementwise import module_for as elementwise_module
+    from autobert_ext.triton.elementwise_source import module_for as elementwise_module
 
     graphs = [(name, library[name]) for name in graph_names]
     rng = random.Random(seed)

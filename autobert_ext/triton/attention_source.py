@@ -17,10 +17,12 @@ a power of two >= 16 (tl.dot's minimum tile side) and masked on load/store.
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Optional
 
-from autobert_ext.program import Program
+from autobert_ext.program import Program, encode
 from autobert_ext.reference import EMPTY_ROW_LSE
+from autobert_ext.triton.cache import get_module
 from autobert_ext.triton.codegen import indent, program_lines
 from autobert_ext.triton.config import AUTOTUNE_BWD, AUTOTUNE_FWD, AttentionConfig
 
@@ -254,3 +256,13 @@ def attention_source(score: Program, score_bwd: Optional[Program], norm: str, dt
             keys=_KEYS.format(ind=ind_k), tile=tile, prec=prec)
         parts.append((_autotune(AUTOTUNE_BWD) if autotune else "") + src)
     return "\n".join(parts)
+
+
+def module_for(score: Program, score_bwd: Optional[Program], norm: str, dtype: str,
+               config: AttentionConfig, autotune: bool, precision: str = "ieee"):
+    """The generated module (``attn_fwd``; ``attn_bwd_dkdv`` / ``attn_bwd_dq`` when score_bwd is given)."""
+    spec = {"score": encode(score), "score_bwd": encode(score_bwd) if score_bwd is not None else None,
+            "norm": norm, "dtype": dtype, "autotune": autotune, "precision": precision,
+            "config": None if autotune else dataclasses.asdict(config)}
+    return get_module("attention", spec,
+                      lambda: attention_source(score, score_bwd, norm, dtype, config, autotune, precision))

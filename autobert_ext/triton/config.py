@@ -114,6 +114,25 @@ def default_row_config() -> RowConfig:
     return RowConfig()
 
 
-# Autotune search lists (opt-in, for a final architecture): (BLOCK_M, BLOCK_N, warps, stages).
+# Opt-in, for a final architecture on a GPU: the attention launchers search their tiles with
+# triton.autotune on the first call per shape instead of using default_attention_config.
+AUTOTUNE_ATTENTION = False
+# Autotune search lists: (BLOCK_M, BLOCK_N, warps, stages).
 AUTOTUNE_FWD = ((128, 64, 4, 3), (128, 128, 8, 2), (64, 64, 4, 3), (128, 32, 4, 4), (64, 32, 2, 4))
 AUTOTUNE_BWD = ((64, 64, 4, 2), (32, 64, 4, 2), (64, 32, 4, 2), (128, 64, 8, 2), (32, 32, 2, 3))
+
+
+DTYPE_NAMES = {"torch.float32": "float32", "torch.float16": "float16", "torch.bfloat16": "bfloat16"}
+
+
+def dtype_name(dtype) -> str:
+    """torch dtype -> the dtype name the generated modules are specialised for."""
+    return DTYPE_NAMES[str(dtype)]
+
+
+def next_pow2(n: int, low: int = 1) -> int:
+    return max(low, 1 << max(0, int(n) - 1).bit_length())
+
+
+def cdiv(a: int, b: int) -> int:
+    return -(-a // b)

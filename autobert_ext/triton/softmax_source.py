@@ -10,10 +10,13 @@ dx = y * (dy - D) (0 at padded keys); (dx_1..dx_n) = PRE_BWD(x_1..x_n, dx).
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Optional
 
-from autobert_ext.program import Program
+from autobert_ext.program import Program, encode
+from autobert_ext.triton.cache import get_module
 from autobert_ext.triton.codegen import indent, program_lines, used_inputs
+from autobert_ext.triton.config import RowConfig
 
 _HEAD = '''\
 import triton
@@ -160,3 +163,13 @@ def softmax_source(pre: Optional[Program], pre_bwd: Optional[Program], post: Opt
         parts.append(_BWD.format(xs=xs, dxs=dxs, prologue=_PROLOGUE, dy=_dy_block(post_bwd),
                                  pre_bwd=_pre_bwd_block(pre_bwd, n_inputs)))
     return "\n".join(parts)
+
+
+def module_for(pre, pre_bwd, post, post_bwd, n_inputs, dtype, config: RowConfig, backward: bool):
+    """The generated module (``softmax_fwd``, and ``softmax_bwd`` when ``backward``) for these programs."""
+    enc = lambda p: encode(p) if p is not None else None  # noqa: E731
+    meta = dict(MAX_BLOCK=config.max_row_block, num_warps=config.num_warps)
+    spec = {"pre": enc(pre), "pre_bwd": enc(pre_bwd), "post": enc(post), "post_bwd": enc(post_bwd),
+            "n_inputs": n_inputs, "dtype": dtype, "backward": backward, "config": dataclasses.asdict(config)}
+    return get_module("softmax", spec, lambda: softmax_source(pre, pre_bwd, post, post_bwd, n_inputs,
+                                                              backward, meta))

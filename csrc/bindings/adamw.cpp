@@ -1,12 +1,13 @@
-// Binding of the fused masked AdamW step: validates the tensor lists (every message names the list
-// index and what is wrong), then hands raw buffers to the torch-free kernel in csrc/adamw.
+// CPU implementation of the op autobert_kernels::fused_masked_adamw_ (module.cpp): validates the
+// tensor lists (every message names the list index and what is wrong), then hands raw buffers to
+// the torch-free kernel in csrc/adamw.
 #include <torch/extension.h>
+#include <torch/library.h>
 
 #include <vector>
 
 #include "adamw/masked_adamw.h"
 #include "bindings/adamw_checks.h"
-#include "bindings/registry.h"
 
 namespace autobert::bindings {
 namespace {
@@ -50,24 +51,14 @@ void fused_masked_adamw(const TensorList& params, const TensorList& grads,
                            params[i].numel(), steps.size() == 1 ? steps[0] : steps[i],
                            kernel_dtype(params[i], i)};
   }
-  {
-    pybind11::gil_scoped_release no_gil;
-    adamw::masked_adamw_cpu(slots.data(), static_cast<int64_t>(slots.size()), hyper);
-  }
+  adamw::masked_adamw_cpu(slots.data(), static_cast<int64_t>(slots.size()), hyper);  // (torch.ops released the GIL)
   adamw_args::bump_versions(params, exp_avgs, exp_avg_sqs);
 }
 
 }  // namespace
-
-void register_adamw(pybind11::module_& m) {
-  m.def("fused_masked_adamw_", &fused_masked_adamw, pybind11::arg("params"),
-        pybind11::arg("grads"), pybind11::arg("exp_avgs"), pybind11::arg("exp_avg_sqs"),
-        pybind11::arg("masks"), pybind11::arg("steps"), pybind11::arg("lr"),
-        pybind11::arg("beta1"), pybind11::arg("beta2"), pybind11::arg("eps"),
-        pybind11::arg("weight_decay"),
-        "In-place masked AdamW over lists of contiguous CPU tensors (float32/float64/bfloat16). "
-        "masks[i]: bool tensor of params[i]'s shape (True = update) or None (all entries). "
-        "steps: one step count per tensor, or one for all. Inactive entries are never written.");
-}
-
 }  // namespace autobert::bindings
+
+// In place over lists of contiguous CPU tensors (float32/float64/bfloat16). masks[i]: bool tensor of
+// params[i]'s shape (True = update) or None (all entries). steps: one step count per tensor, or one
+// for all. Inactive entries are never written.
+TORCH_LIBRARY_IMPL(autobert_kernels, CPU, m) { m.impl("fused_masked_adamw_", &autobert::bindings::fused_masked_adamw); }

@@ -1,8 +1,8 @@
-// Binding of the streaming attention kernels: autobert_ext._C.streaming_attention(_backward).
+// CPU implementations of the ops autobert_kernels::streaming_attention(_backward) (module.cpp).
 #include <torch/extension.h>
+#include <torch/library.h>
 
 #include "attention/streaming_attention.h"
-#include "bindings/registry.h"
 
 namespace autobert::bindings {
 namespace {
@@ -123,14 +123,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> streaming_attention_backward(
 }
 
 }  // namespace
-
-void register_attention(pybind11::module_& m) {
-  using pybind11::arg;
-  m.def("streaming_attention", &streaming_attention, arg("q"), arg("k"), arg("v"), arg("mask"), arg("score_ints"),
-        arg("score_floats"), arg("norm"), "Streaming attention forward: returns (out, logsumexp).");
-  m.def("streaming_attention_backward", &streaming_attention_backward, arg("q"), arg("k"), arg("v"), arg("mask"),
-        arg("out"), arg("lse"), arg("grad_out"), arg("score_ints"), arg("score_floats"), arg("score_bwd_ints"),
-        arg("score_bwd_floats"), arg("norm"), "Streaming attention backward: returns (dq, dk, dv).");
-}
-
 }  // namespace autobert::bindings
+
+TORCH_LIBRARY_IMPL(autobert_kernels, CPU, m) {
+  m.impl("streaming_attention", &autobert::bindings::streaming_attention);
+  m.impl("streaming_attention_backward", &autobert::bindings::streaming_attention_backward);
+}

@@ -1,14 +1,14 @@
-// Bindings of the CUDA kernels (csrc/cuda): autobert_ext._C.elementwise_cuda, fused_softmax_cuda,
-// fused_softmax_backward_cuda and fused_masked_adamw_cuda. Each takes the arguments of its CPU
-// twin (elementwise.cpp, softmax.cpp, adamw.cpp), validates them the same way (messages name the
-// argument and what was expected), then hands raw device pointers to the torch-free launchers on
-// the current stream of the tensors' device and raises the error string they return.
+// CUDA implementations of the ops autobert_kernels::elementwise, fused_softmax,
+// fused_softmax_backward and fused_masked_adamw_ (schemas in module.cpp; the CPU implementations in
+// elementwise.cpp, softmax.cpp, adamw.cpp). Each validates its arguments the same way as its CPU
+// twin (messages name the argument and what was expected), then hands raw device pointers to the
+// torch-free launchers (csrc/cuda) on the current stream of the tensors' device and raises the
+// error string they return.
 //
 // setup.py compiles every *.cpp, CUDA build or not; AUTOBERT_WITH_CUDA is defined only when the
-// .cu sources are built too. Without it this file defines a register_cuda that registers nothing.
+// .cu sources are built too. Without it this file registers nothing.
 #include <torch/extension.h>
-
-#include "bindings/registry.h"
+#include <torch/library.h>
 
 #ifdef AUTOBERT_WITH_CUDA
 
@@ -312,41 +312,20 @@ void fused_masked_adamw_cuda(const TensorList& params, const TensorList& grads, 
   }
   const c10::cuda::CUDAGuard guard(params[0].device());
   const cudaStream_t stream = current_stream(params[0].device());
-  std::string err;
-  {
-    pybind11::gil_scoped_release no_gil;
-    err = cuda::masked_adamw_cuda(slots.data(), static_cast<int64_t>(slots.size()), hyper, stream);
-  }
+  const std::string err = cuda::masked_adamw_cuda(slots.data(), static_cast<int64_t>(slots.size()), hyper, stream);
   TORCH_CHECK(err.empty(), kAdamWOp, ": ", err);
   adamw_args::bump_versions(params, exp_avgs, exp_avg_sqs);
 }
 
 }  // namespace
+}  // namespace autobert::bindings
 
-void register_cuda(pybind11::module_& m) {
-  using pybind11::arg;
-  m.def("elementwise_cuda", &elementwise_cuda, arg("inputs"), arg("ints"), arg("floats"),
-        "CUDA twin of elementwise: fused op program over same-shaped CUDA tensors (float32/bfloat16/float16).");
-  m.def("fused_softmax_cuda", &fused_softmax_cuda, arg("inputs"), arg("mask"), arg("pre_ints"), arg("pre_floats"),
-        arg("post_ints"), arg("post_floats"), "CUDA twin of fused_softmax.");
-  m.def("fused_softmax_backward_cuda", &fused_softmax_backward_cuda, arg("inputs"), arg("mask"), arg("grad"),
-        arg("pre_ints"), arg("pre_floats"), arg("post_bwd_ints"), arg("post_bwd_floats"), arg("pre_bwd_ints"),
-        arg("pre_bwd_floats"), "CUDA twin of fused_softmax_backward (recomputes the softmax from the inputs).");
-  m.def("fused_masked_adamw_cuda", &fused_masked_adamw_cuda, arg("params"), arg("grads"), arg("exp_avgs"),
-        arg("exp_avg_sqs"), arg("masks"), arg("steps"), arg("lr"), arg("beta1"), arg("beta2"), arg("eps"),
-        arg("weight_decay"),
-        "CUDA twin of fused_masked_adamw_: in-place masked AdamW over lists of contiguous CUDA tensors "
-        "(float32/float64/bfloat16/float16) on one device, on its current stream.");
+TORCH_LIBRARY_IMPL(autobert_kernels, CUDA, m) {
+  m.impl("elementwise", &autobert::bindings::elementwise_cuda);
+  m.impl("fused_softmax", &autobert::bindings::fused_softmax_cuda);
+  m.impl("fused_softmax_backward", &autobert::bindings::fused_softmax_backward_cuda);
+  // in place over lists of contiguous CUDA tensors (float32/float64/bfloat16/float16) on one device
+  m.impl("fused_masked_adamw_", &autobert::bindings::fused_masked_adamw_cuda);
 }
-
-}  // namespace autobert::bindings
-
-#else  // !AUTOBERT_WITH_CUDA
-
-namespace autobert::bindings {
-
-void register_cuda(pybind11::module_&) {}  // CPU-only build: no CUDA kernels to register
-
-}  // namespace autobert::bindings
 
 #endif  // AUTOBERT_WITH_CUDA

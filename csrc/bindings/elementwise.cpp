@@ -1,7 +1,7 @@
-// Binding of the fused elementwise kernel: autobert_ext._C.elementwise(inputs, ints, floats).
+// CPU implementation of the op autobert_kernels::elementwise(inputs, ints, floats) (module.cpp).
 #include <torch/extension.h>
+#include <torch/library.h>
 
-#include "bindings/registry.h"
 #include "elementwise/elementwise.h"
 
 namespace autobert::bindings {
@@ -58,10 +58,6 @@ std::vector<at::Tensor> elementwise(const std::vector<at::Tensor>& inputs, const
 }
 
 }  // namespace
-
-void register_elementwise(pybind11::module_& m) {
-  m.def("elementwise", &elementwise, pybind11::arg("inputs"), pybind11::arg("ints"), pybind11::arg("floats"),
-        "Fused elementwise op program over same-shaped tensors: returns the program's outputs.");
-}
-
 }  // namespace autobert::bindings
+
+TORCH_LIBRARY_IMPL(autobert_kernels, CPU, m) { m.impl("elementwise", &autobert::bindings::elementwise); }

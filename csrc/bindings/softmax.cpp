@@ -1,7 +1,7 @@
-// Binding of the fused row softmax: autobert_ext._C.fused_softmax / fused_softmax_backward.
+// CPU implementations of the ops autobert_kernels::fused_softmax / fused_softmax_backward (module.cpp).
 #include <torch/extension.h>
+#include <torch/library.h>
 
-#include "bindings/registry.h"
 #include "softmax/fused_softmax.h"
 
 namespace autobert::bindings {
@@ -112,14 +112,9 @@ std::vector<at::Tensor> fused_softmax_backward(const std::vector<at::Tensor>& in
 }
 
 }  // namespace
-
-void register_softmax(pybind11::module_& m) {
-  using pybind11::arg;
-  m.def("fused_softmax", &fused_softmax, arg("inputs"), arg("mask"), arg("pre_ints"), arg("pre_floats"),
-        arg("post_ints"), arg("post_floats"), "POST(masked softmax over the last axis of PRE(inputs)).");
-  m.def("fused_softmax_backward", &fused_softmax_backward, arg("inputs"), arg("mask"), arg("grad"), arg("pre_ints"),
-        arg("pre_floats"), arg("post_bwd_ints"), arg("post_bwd_floats"), arg("pre_bwd_ints"), arg("pre_bwd_floats"),
-        "Gradients of fused_softmax with respect to each input.");
-}
-
 }  // namespace autobert::bindings
+
+TORCH_LIBRARY_IMPL(autobert_kernels, CPU, m) {
+  m.impl("fused_softmax", &autobert::bindings::fused_softmax);
+  m.impl("fused_softmax_backward", &autobert::bindings::fused_softmax_backward);
+}

@@ -10,7 +10,8 @@ from torch._subclasses.fake_tensor import FakeTensorMode
 import autobert_ext
 from autobert.fusion import plan
 from autobert.graph import library
-from autobert_ext import backends, kernels
+from autobert_ext import backends
+from autobert_ext.streaming_attention import forward as streaming_forward
 from autobert_ext.fused_attention import _fused_attention_op
 from autobert_ext.program import BY_NAME, Program
 from autobert_ext.reference import EMPTY_ROW_LSE
@@ -116,7 +117,7 @@ def test_empty_row_lse_is_one_convention_on_every_backend(monkeypatch):
     for dtype in (torch.float32, torch.bfloat16):
         q, k, v, mask = _qkv(dtype)
         for name in names:
-            out, lse = kernels.streaming_forward(name, q, k, v, SCALE, "softmax", mask)
+            out, lse = streaming_forward(name, q, k, v, SCALE, "softmax", mask)
             assert lse.dtype == torch.float32, (name, dtype)
             assert torch.all(lse[1] == EMPTY_ROW_LSE), (name, dtype)
             assert torch.isfinite(lse[0]).all(), (name, dtype)
@@ -145,3 +146,16 @@ def test_opcheck_in_every_dtype(name, dtype):
     for m in (None, mask):
         args = (p, q.clone().requires_grad_(), k.clone().requires_grad_(), v.clone().requires_grad_(), m)
         torch.library.opcheck(_fused_attention_op, args)
+
+
+@pytest.mark.skipif(not autobert_ext.available(), reason="autobert_ext._C is not built")
+def test_kernels_are_dispatcher_ops_registered_per_device():
+    """Each _C kernel is one op with a CPU implementation, and a CUDA one exactly in CUDA builds;
+    ``backends`` asks the dispatcher, not a name suffix."""
+    from autobert_ext import _loader
+    for name in ("elementwise", "fused_softmax", "fused_softmax_backward", "streaming_attention",
+                 "streaming_attention_backward", "fused_masked_adamw_"):
+        assert _loader.has_kernel(name, "cpu"), name
+        assert callable(_loader.kernel(name))
+    for name in ("elementwise", "fused_softmax", "fused_softmax_backward", "fused_masked_adamw_"):
+        assert _loader.has_kernel(name, "cuda") == _loader.with_cuda(), name

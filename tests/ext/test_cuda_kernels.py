@@ -1,5 +1,5 @@
-"""CUDA kernels of autobert_ext._C (elementwise_cuda, fused_softmax_cuda / fused_softmax_backward_cuda,
-fused_masked_adamw_cuda) against the CPU kernels and float64 / eager references: every opcode, multi-output
+"""CUDA implementations of the kernel ops of autobert_ext._C (torch.ops.autobert_kernels.elementwise,
+fused_softmax / fused_softmax_backward, fused_masked_adamw_ on CUDA tensors) against the CPU kernels and float64 / eager references: every opcode, multi-output
 programs, masks (incl. fully padded rows and strided masks), odd and large sizes, reduced precision,
 non-contiguous inputs, non-default streams, the public custom ops' routing, and bad input.
 
@@ -25,11 +25,12 @@ DEV = "cuda"
 
 @pytest.fixture
 def C(monkeypatch):
-    """The compiled module with CUDA kernels; AUTOBERT_BACKEND unset so public ops route to them."""
+    """The kernel ops of a _C with CUDA kernels (the dispatcher runs the CPU or the CUDA implementation
+    by the tensors' device); AUTOBERT_BACKEND unset so public ops route to them."""
     if not _loader.with_cuda():
         pytest.skip(f"autobert_ext._C has no CUDA kernels ({_loader.load_error() or 'built without CUDA'})")
     monkeypatch.delenv("AUTOBERT_BACKEND", raising=False)
-    return _loader.get_C()
+    return getattr(torch.ops, _loader.NAMESPACE)
 
 
 def cuda(ts):
@@ -72,7 +73,7 @@ def test_elementwise_every_opcode_float32(C, name):
     ints, floats = encode(prog)
     exact = run_program(prog, [x.double(), y.double()])[0]
     eager = run_program(prog, [x, y])[0]
-    (got,) = C.elementwise_cuda(cuda([x, y]), ints, floats)
+    (got,) = C.elementwise(cuda([x, y]), ints, floats)
     assert got.device.type == "cuda" and got.dtype == torch.float32 and got.shape == x.shape
     got = got.cpu()
     assert torch.equal(torch.isfinite(got), torch.isfinite(exact)), name
@@ -103,7 +104,7 @@ def test_elementwise_multi_output_matches_cpu_kernel(C, shape):
     g = torch.Generator().manual_seed(2)
     x, y = (torch.randn(shape, generator=g) for _ in range(2))
     ints, floats = encode(TWO_BY_THREE)
-    got = C.elementwise_cuda(cuda([x, y]), ints, floats)
+    got = C.elementwise(cuda([x, y]), ints, floats)
     want = C.elementwise([x, y], ints, floats)
     assert len(got) == 3
     for a, b in zip(got, want):
@@ -118,7 +119,7 @@ def test_elementwise_reduced_precision_matches_cpu_kernel(C, dtype):
     g = torch.Generator().manual_seed(3)
     x, y = (torch.randn(3, 1001, generator=g).to(dtype) for _ in range(2))
     ints, floats = encode(TWO_BY_THREE)
-    got = C.elementwise_cuda(cuda([x, y]), ints, floats)
+    got = C.elementwise(cuda([x, y]), ints, floats)
     want = C.elementwise([x, y], ints, floats)
     eps = torch.finfo(dtype).eps
     for a, b in zip(got, want):
@@ -134,7 +135,7 @@ def test_elementwise_non_contiguous_inputs_and_side_stream(C):
     side = torch.cuda.Stream()
     side.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(side):
-        got = C.elementwise_cuda([x, y], ints, floats)
+        got = C.elementwise([x, y], ints, floats)
     side.synchronize()
     want = run_program(TWO_BY_THREE, [x.double(), y.double()])
     for a, b in zip(got, want):
@@ -144,7 +145,7 @@ def test_elementwise_non_contiguous_inputs_and_side_stream(C):
 
 @pytest.mark.parametrize("shape", [(13,), (4, 33, 7)])
 def test_elementwise_public_op_forward_and_grads_on_cuda(C, shape):
-    """autobert_ext.elementwise on CUDA tensors routes to elementwise_cuda, backward included."""
+    """autobert_ext.elementwise on CUDA tensors routes to the CUDA elementwise kernel, backward included."""
     g = torch.Generator().manual_seed(4)
     x64, y64 = (torch.randn(shape, generator=g, dtype=torch.float64) for _ in range(2))
     gouts = [torch.randn(shape, generator=g, dtype=torch.float64) for _ in range(3)]
@@ -180,7 +181,7 @@ def _bad_elementwise_calls():
 def test_elementwise_bad_input_raises_clearly(C, case):
     args, pattern = _bad_elementwise_calls()[case]
     with pytest.raises((RuntimeError, ValueError), match=pattern):
-        C.elementwise_cuda(*args)
+        C.elementwise(*args)
 
 
 # ---- fused softmax -------------------------------------------------------------------------------
@@ -207,11 +208,9 @@ def make(shape, seed, masked, dtype=torch.float32):
     return xs, mask, gout
 
 
-def softmax_calls(C, xs, mask, gout, suffix):
-    fwd = getattr(C, "fused_softmax" + suffix)
-    bwd = getattr(C, "fused_softmax_backward" + suffix)
-    out = fwd(xs, mask, *encode(PRE), *encode(POST))
-    grads = bwd(xs, mask, gout, *encode(PRE), *encode(POST_BWD), *encode(PRE_BWD))
+def softmax_calls(C, xs, mask, gout):
+    out = C.fused_softmax(xs, mask, *encode(PRE), *encode(POST))
+    grads = C.fused_softmax_backward(xs, mask, gout, *encode(PRE), *encode(POST_BWD), *encode(PRE_BWD))
     return [out] + list(grads)
 
 
@@ -225,8 +224,8 @@ def test_fused_softmax_fwd_bwd_float32(C, shape, masked):
     """CUDA forward and input gradients vs the float64 reference and vs the CPU kernel."""
     xs, mask, gout = make(shape, seed=len(shape) * 100 + shape[-1], masked=masked)
     want = reference_fwd_bwd([x.double() for x in xs], mask, gout.double())
-    got = softmax_calls(C, cuda(xs), None if mask is None else mask.to(DEV), gout.to(DEV), "_cuda")
-    cpu_kernel = softmax_calls(C, xs, mask, gout, "")
+    got = softmax_calls(C, cuda(xs), None if mask is None else mask.to(DEV), gout.to(DEV))
+    cpu_kernel = softmax_calls(C, xs, mask, gout)
     for what, g, w, k in zip(("out", "da", "db"), got, want, cpu_kernel):
         assert g.device.type == "cuda" and g.dtype == torch.float32 and g.shape == w.shape
         torch.testing.assert_close(g.cpu().double(), w, rtol=2e-5, atol=2e-6, msg=lambda m: f"{what}: {m}")
@@ -246,11 +245,11 @@ def test_fused_softmax_strided_mask_and_identity_programs(C):
     mask[:, 0] = True
     assert not mask.is_contiguous()
     ids = (*encode(IDENTITY), *encode(IDENTITY))
-    out = C.fused_softmax_cuda([x.to(DEV)], mask.to(DEV), *ids)
+    out = C.fused_softmax([x.to(DEV)], mask.to(DEV), *ids)
     assert not mask.to(DEV).is_contiguous()
     want = reference(IDENTITY, IDENTITY, [x.double()], mask)
     torch.testing.assert_close(out.cpu().double(), want, rtol=2e-5, atol=2e-6)
-    (gx,) = C.fused_softmax_backward_cuda([x.to(DEV)], mask.to(DEV), gout.to(DEV), *encode(IDENTITY),
+    (gx,) = C.fused_softmax_backward([x.to(DEV)], mask.to(DEV), gout.to(DEV), *encode(IDENTITY),
                                           *encode(IDENTITY_BWD), *encode(IDENTITY_BWD))
     (want_gx,) = C.fused_softmax_backward([x], mask.contiguous(), gout, *encode(IDENTITY), *encode(IDENTITY_BWD),
                                           *encode(IDENTITY_BWD))
@@ -263,8 +262,8 @@ def test_fused_softmax_reduced_precision_matches_cpu_kernel(C, dtype, masked):
     """bfloat16/float16 storage, float32 compute, one rounding (forward and backward): within one
     ulp of the storage dtype of the CPU kernel (which computes the same way)."""
     xs, mask, gout = make((2, 3, 9, 300), seed=11, masked=masked, dtype=dtype)
-    got = softmax_calls(C, cuda(xs), None if mask is None else mask.to(DEV), gout.to(DEV), "_cuda")
-    want = softmax_calls(C, xs, mask, gout, "")
+    got = softmax_calls(C, cuda(xs), None if mask is None else mask.to(DEV), gout.to(DEV))
+    want = softmax_calls(C, xs, mask, gout)
     eps = torch.finfo(dtype).eps
     for what, g, w in zip(("out", "da", "db"), got, want):
         assert g.dtype == dtype
@@ -276,7 +275,7 @@ def test_fused_softmax_reduced_precision_matches_cpu_kernel(C, dtype, masked):
 def test_fused_softmax_empty_and_public_op_on_cuda(C):
     """Zero-size inputs, and autobert_ext.fused_softmax on CUDA tensors (forward + autograd)."""
     empty = torch.randn(2, 0, 5, device=DEV)
-    assert C.fused_softmax_cuda([empty], None, *encode(IDENTITY), *encode(IDENTITY)).shape == empty.shape
+    assert C.fused_softmax([empty], None, *encode(IDENTITY), *encode(IDENTITY)).shape == empty.shape
     xs, mask, gout = make((2, 4, 6, 50), seed=13, masked=True)
     want = reference_fwd_bwd([x.double() for x in xs], mask, gout.double())
     xc = [x.to(DEV).requires_grad_() for x in xs]
@@ -307,16 +306,16 @@ def _bad_softmax_calls():
 def test_fused_softmax_bad_input_raises_clearly(C, case):
     args, pattern = _bad_softmax_calls()[case]
     with pytest.raises((RuntimeError, ValueError), match=pattern):
-        C.fused_softmax_cuda(*args)
+        C.fused_softmax(*args)
 
 
 def test_fused_softmax_backward_bad_grad_raises_clearly(C):
     x = torch.randn(2, 3, 4, 5, device=DEV)
     args = (*encode(PRE), *encode(POST_BWD), *encode(PRE_BWD))
     with pytest.raises(RuntimeError, match="grad is on cpu"):
-        C.fused_softmax_backward_cuda([x, x], None, x.cpu(), *args)
+        C.fused_softmax_backward([x, x], None, x.cpu(), *args)
     with pytest.raises(RuntimeError, match="grad has shape"):
-        C.fused_softmax_backward_cuda([x, x], None, x[0], *args)
+        C.fused_softmax_backward([x, x], None, x[0], *args)
 
 
 # ---- masked AdamW --------------------------------------------------------------------------------
@@ -348,7 +347,7 @@ def test_masked_adamw_matches_cpu_and_keeps_inactive_bits(C, dtype):
         steps = [step + (i % 3) for i in range(len(ADAMW_SHAPES))]
         before = [bits(t).clone() for t in dev[0] + dev[1] + dev[2]]
         dmasks = [None if m is None else m.to(DEV) for m in masks]
-        C.fused_masked_adamw_cuda(dev[0], cuda(grads), dev[1], dev[2], dmasks, steps, *HYPER.values())
+        C.fused_masked_adamw(dev[0], cuda(grads), dev[1], dev[2], dmasks, steps, *HYPER.values())
         if dtype == torch.float16:
             masked_adamw_reference_(host[0], grads, host[1], host[2], masks, steps, *HYPER.values())
         else:
@@ -364,7 +363,7 @@ def test_masked_adamw_matches_cpu_and_keeps_inactive_bits(C, dtype):
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_masked_adamw_optimizer_on_cuda_matches_torch_adamw(C, dtype):
-    """MaskedAdamW without masks on CUDA parameters (public op -> fused_masked_adamw_cuda) follows
+    """MaskedAdamW without masks on CUDA parameters (public op -> the CUDA kernel) follows
     torch.optim.AdamW on the same device."""
     shapes = [(13,), (40, 7), (3, 5, 13), (4099,)]
     g = torch.Generator().manual_seed(5)
@@ -418,4 +417,4 @@ def _bad_adamw_calls():
 def test_masked_adamw_bad_input_raises_clearly(C, case):
     args, pattern = _bad_adamw_calls()[case]
     with pytest.raises(RuntimeError, match=pattern):
-        C.fused_masked_adamw_cuda(*args, *HYPER.values())
+        C.fused_masked_adamw(*args, *HYPER.values())

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 import autobert_ext
-from autobert_ext.program import BY_NAME, Program, run_program
+from autobert_ext import reference as R
+from autobert_ext.program import BY_NAME, Program
 from autobert_ext.streaming_attention import _attention_backward_op, _attention_op
 
 OP = {name: o.code for name, o in BY_NAME.items()}
@@ -49,16 +50,9 @@ SCORES = {
 
 
 def reference(q, k, v, score, norm, mask):
-    """(B, H, N, d) eager attention: s = q k^T, t = f(s), masked softmax or masked sum, @ v."""
-    t = run_program(score, [q @ k.transpose(-1, -2)])[0]
-    keep = torch.ones(t.shape[-1], dtype=torch.bool) if mask is None else mask[:, None, None, :]
-    if norm == "softmax":
-        t = t.masked_fill(~keep, float("-inf"))
-        p = torch.softmax(t, -1)
-        p = torch.where(torch.isneginf(t.amax(-1, keepdim=True)), torch.zeros_like(p), p)
-    else:
-        p = t.masked_fill(~keep, 0.0)
-    return p @ v
+    """(B, H, N, d) eager attention, the one reference (``autobert_ext.reference``); its autograd
+    checks the kernels' hand-written backward."""
+    return R.streaming_attention(q, k, v, score, norm, mask)[0]
 
 
 def make(shape, dtype=torch.float64, seed=0, mask_kind=None):
@@ -230,7 +224,7 @@ def test_strided_views_read_in_place_equal_contiguous_copies(d):
     mask = torch.ones(2, 24, dtype=torch.bool)
     mask[0, 20:] = False
     ints, floats = autobert_ext.program.encode(score)
-    run = autobert_ext._C.streaming_attention
+    run = torch.ops.autobert_kernels.streaming_attention
     out, lse = run(q, k, v, mask, ints, floats, "softmax")
     want_out, want_lse = run(q.contiguous(), k.contiguous(), v.contiguous(), mask, ints, floats, "softmax")
     assert torch.equal(out, want_out) and torch.equal(lse, want_lse)
@@ -333,7 +327,6 @@ def test_bad_input_raises_clearly(backend, case):
 @pytest.mark.parametrize("case", list(_bad_calls()))
 def test_bad_input_raises_in_the_binding_too(case):
     """The C++ binding validates on its own (callers may bypass the Python checks)."""
-    from autobert_ext._loader import get_C
     (q, k, v, mask, si, sf, _bi, _bf, norm), match = _bad_calls()[case]
     with pytest.raises((RuntimeError, ValueError)):
-        get_C().streaming_attention(q, k, v, mask, si, sf, norm)
+        torch.ops.autobert_kernels.streaming_attention(q, k, v, mask, si, sf, norm)

@@ -9,9 +9,12 @@ import torch
 
 pytest.importorskip("triton")
 
+import autobert_ext.triton.config as triton_config  # noqa: E402
+from autobert_ext import elementwise  # noqa: E402
+from autobert_ext.elementwise import run  # noqa: E402
+from autobert_ext import streaming_attention  # noqa: E402
 from autobert_ext.program import Program  # noqa: E402
-from autobert_ext.triton import (AttentionConfig, cache_info, clear_cache, triton_elementwise,  # noqa: E402
-                                 triton_streaming_attention)
+from autobert_ext.triton import AttentionConfig, cache_info, clear_cache  # noqa: E402
 from autobert_ext.triton.attention_source import attention_source  # noqa: E402
 from autobert_ext.triton.cache import get_module  # noqa: E402
 
@@ -22,8 +25,13 @@ COUNTERS = ("generated", "loaded", "memory_hits", "disk_hits")
 @pytest.fixture(autouse=True)
 def _cache_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("AUTOBERT_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("AUTOBERT_BACKEND", "triton")
     yield
     clear_cache()
+
+
+def triton_elementwise(program, inputs):
+    return run("triton", program, inputs)
 
 
 def _delta(before):
@@ -40,19 +48,19 @@ def test_second_call_hits_memory_and_cleared_cache_reuses_disk(tmp_path):
     f, fb = _scale(0.123)
     q = torch.randn(1, 2, 9, 8, device=DEVICE)
     before = cache_info()
-    out1 = triton_streaming_attention(q, q, q, f, fb)
+    out1 = streaming_attention(q, q, q, f, fb)
     assert _delta(before) == {"generated": 1, "loaded": 1, "memory_hits": 0, "disk_hits": 0}
     files = list(tmp_path.glob("attention_*.py"))
     assert len(files) == 1 and "def attn_fwd" in files[0].read_text()
 
     before = cache_info()
-    out2 = triton_streaming_attention(q, q, q, *_scale(0.123))  # equal programs, new objects
+    out2 = streaming_attention(q, q, q, *_scale(0.123))  # equal programs, new objects
     assert _delta(before) == {"generated": 0, "loaded": 0, "memory_hits": 1, "disk_hits": 0}
 
     clear_cache()
     assert cache_info()["entries"] == 0
     before = cache_info()
-    out3 = triton_streaming_attention(q, q, q, f, fb)
+    out3 = streaming_attention(q, q, q, f, fb)
     assert _delta(before) == {"generated": 0, "loaded": 1, "memory_hits": 0, "disk_hits": 1}
     assert torch.equal(out1, out2) and torch.equal(out1, out3)
 
@@ -61,34 +69,35 @@ def test_key_covers_program_norm_and_tiles(tmp_path):
     f, fb = _scale(0.5)
     q = torch.randn(1, 1, 5, 8, device=DEVICE)
     before = cache_info()
-    triton_streaming_attention(q, q, q, f, fb, "softmax")
-    triton_streaming_attention(q, q, q, f, fb, "none")
-    triton_streaming_attention(q, q, q, *_scale(0.25), "softmax")
-    triton_streaming_attention(q, q, q, f, fb, "softmax", config=AttentionConfig(16, 16, 1, 1, 16, 16, 1, 1))
-    triton_streaming_attention(q, q, q, f, None, "softmax")  # forward-only module
-    assert _delta(before)["generated"] == 5
-    assert len(list(tmp_path.glob("attention_*.py"))) == 5
+    streaming_attention(q, q, q, f, fb, "softmax")
+    streaming_attention(q, q, q, f, fb, "none")
+    streaming_attention(q, q, q, *_scale(0.25), "softmax")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(triton_config, "default_attention_config", lambda *a: AttentionConfig(16, 16, 1, 1, 16, 16, 1, 1))
+        streaming_attention(q, q, q, f, fb, "softmax")
+    assert _delta(before)["generated"] == 4  # forward-only modules: the op runs its backward only when asked
+    assert len(list(tmp_path.glob("attention_*.py"))) == 4
 
 
 def test_elementwise_cache_and_stale_file_regenerated(tmp_path):
     prog = Program(1, ((13, 1, 0, -1, 0.0),), (1,))
     x = torch.randn(10, device=DEVICE)
     before = cache_info()
-    triton_elementwise(prog, None, [x])
-    triton_elementwise(prog, None, [x + 1])
+    triton_elementwise(prog, [x])
+    triton_elementwise(prog, [x + 1])
     assert _delta(before) == {"generated": 1, "loaded": 1, "memory_hits": 1, "disk_hits": 0}
     # A file whose header does not carry its key (truncated, foreign) is rewritten, not imported.
     (path,) = tmp_path.glob("elementwise_*.py")
     path.write_text("raise RuntimeError('stale')\n")
     clear_cache()
     before = cache_info()
-    out = triton_elementwise(prog, None, [x])[0]
+    out = triton_elementwise(prog, [x])[0]
     assert _delta(before)["generated"] == 1
     torch.testing.assert_close(out, torch.tanh(x), rtol=1e-6, atol=1e-6)
 
 
 def test_clear_cache_disk_removes_files(tmp_path):
-    triton_elementwise(Program(1, ((2, 1, 0, -1, 0.0),), (1,)), None, [torch.ones(3, device=DEVICE)])
+    triton_elementwise(Program(1, ((2, 1, 0, -1, 0.0),), (1,)), [torch.ones(3, device=DEVICE)])
     assert list(tmp_path.glob("elementwise_*.py"))
     clear_cache(disk=True)
     assert not list(tmp_path.glob("elementwise_*.py"))
@@ -104,11 +113,12 @@ def test_autotune_source_is_generated_and_importable():
 
 
 @pytest.mark.gpu
-def test_autotune_runs_on_gpu():
+def test_autotune_runs_on_gpu(monkeypatch):
     f, fb = _scale(0.125)
     q, k, v = (torch.randn(2, 2, 300, 64, device="cuda", requires_grad=True) for _ in range(3))
-    out = triton_streaming_attention(q, k, v, f, fb, autotune=True)
-    ref = triton_streaming_attention(q, k, v, f, fb)
+    ref = streaming_attention(q, k, v, f, fb)
+    monkeypatch.setattr(triton_config, "AUTOTUNE_ATTENTION", True)
+    out = streaming_attention(q, k, v, f, fb)
     torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-4)
     out.sum().backward()
 
@@ -117,7 +127,7 @@ def test_cpu_tensors_without_interpreter_raise(monkeypatch):
     monkeypatch.setenv("TRITON_INTERPRET", "0")
     x = torch.ones(3)
     with pytest.raises(RuntimeError, match="TRITON_INTERPRET"):
-        triton_elementwise(Program(1, ((2, 1, 0, -1, 0.0),), (1,)), None, [x])
+        elementwise(Program(1, ((2, 1, 0, -1, 0.0),), (1,)), None, [x])
 
 
 def test_import_needs_no_triton_and_no_cuda():
@@ -129,15 +139,16 @@ def test_import_needs_no_triton_and_no_cuda():
                     raise ImportError("blocked for the test")
         sys.meta_path.insert(0, Block())
         import torch
-        import autobert_ext.triton as T
+        import autobert_ext.triton
+        from autobert_ext import elementwise
         from autobert_ext.program import Program
         assert "triton" not in sys.modules and not torch.cuda.is_initialized()
         try:
-            T.triton_elementwise(Program(1, ((2, 1, 0, -1, 0.0),), (1,)), None, [torch.ones(2)])
+            elementwise(Program(1, ((2, 1, 0, -1, 0.0), (2, 2, 1, -1, 0.0)), (2,)), None, [torch.ones(2)])
         except RuntimeError as e:
-            print("raised:", "needs the `triton` package" in str(e))
+            print("raised:", "the triton package is not installed" in str(e))
     """)
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                         env=dict(os.environ, TRITON_INTERPRET="1"))
+                         env=dict(os.environ, TRITON_INTERPRET="1", AUTOBERT_BACKEND="triton"))
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == "raised: True"

@@ -11,10 +11,13 @@ import torch
 pytest.importorskip("triton")
 
 from autobert_ext.program import OPCODES, Program, run_program  # noqa: E402
-from autobert_ext.triton import RowConfig, triton_elementwise  # noqa: E402
+import autobert_ext.triton.config as triton_config  # noqa: E402
+from autobert_ext.elementwise import run  # noqa: E402
+from autobert_ext.triton import RowConfig  # noqa: E402
 from autobert_ext.triton.codegen import fp, live_registers, program_lines, used_inputs  # noqa: E402
 
-pytestmark = pytest.mark.filterwarnings("ignore:.*encountered in:RuntimeWarning")  # interpreter's numpy on inf/nan
+pytestmark = [pytest.mark.filterwarnings("ignore:.*encountered in:RuntimeWarning"),  # interpreter's numpy on inf/nan
+              pytest.mark.usefixtures("triton_cache_dir")]
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 # On NVIDIA GPUs Triton lowers fp32 tl.exp to ex2.approx (relative error ~|x| * 6e-8, ~1.3e-6 at
 # x = 20); the interpreter's numpy exp is exact to an ulp.
@@ -22,11 +25,8 @@ FLOOR = 1e-6 if DEVICE == "cpu" else 4e-6
 IMMS = {"const": 2.5, "mulc": 0.37, "addc": -1.3, "gtc": 0.5, "ltc": -0.25, "fma": 0.75}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _cache_dir(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AUTOBERT_CACHE_DIR", str(tmp_path_factory.mktemp("triton_cache")))
-        yield
+def triton_elementwise(program, inputs):
+    return run("triton", program, inputs)
 
 
 def _operands():
@@ -76,7 +76,7 @@ def test_every_opcode_matches_run_program(name):
     ins64 = [x, y][:prog.n_inputs]
     ref = run_program(prog, ins64)[0]
     eager = run_program(prog, [t.float() for t in ins64])[0]
-    out = triton_elementwise(prog, None, [t.float().to(DEVICE) for t in ins64])[0].cpu()
+    out = triton_elementwise(prog, [t.float().to(DEVICE) for t in ins64])[0].cpu()
     assert out.dtype == torch.float32 and out.shape == x.shape
     err_k, err_e = _relerr(out, ref), _relerr(eager, ref)
     assert err_k <= 2 * err_e + FLOOR, f"{name}: kernel error {err_k:.3g} vs eager fp32 {err_e:.3g}"
@@ -92,7 +92,7 @@ def test_chain_with_dead_code_and_reused_registers():
     x, y = _operands()
     ref = run_program(prog, [x, y])
     eager = run_program(prog, [x.float(), y.float()])
-    outs = triton_elementwise(prog, None, [x.float().to(DEVICE), y.float().to(DEVICE)])
+    outs = triton_elementwise(prog, [x.float().to(DEVICE), y.float().to(DEVICE)])
     for k, e, r in zip(outs, eager, ref):
         assert _relerr(k.cpu(), r) <= 2 * _relerr(e, r) + FLOOR
 
@@ -102,17 +102,18 @@ def test_non_finite_immediates():
                        (29, 4, 0, -1, -math.inf)), (1, 2, 3, 4))
     assert fp(math.inf) == 'float("inf")' and fp(-math.inf) == 'float("-inf")' and fp(math.nan) == 'float("nan")'
     x = torch.tensor([-2.0, 0.0, 3.0], device=DEVICE)
-    outs = triton_elementwise(prog, None, [x])
+    outs = triton_elementwise(prog, [x])
     for k, r in zip(outs, run_program(prog, [x.cpu()])):
         torch.testing.assert_close(k.cpu(), r, equal_nan=True)
 
 
-def test_multi_block_tail_and_broadcast():
-    # 3000 elements over 1024-element blocks (ragged tail); x1 broadcasts along the first axis.
+def test_multi_block_tail_and_strided_input(monkeypatch):
+    # 3000 elements over 1024-element blocks (ragged tail); x1 a broadcast (strided) view.
+    monkeypatch.setattr(triton_config, "default_row_config", lambda: RowConfig(block=1024))
     prog = Program(2, ((22, 2, 0, 1, 0.0), (15, 3, 2, -1, 0.0)), (3,))
     x0 = torch.randn(3, 1000, device=DEVICE)
-    x1 = torch.randn(1000, device=DEVICE)
-    out = triton_elementwise(prog, None, [x0, x1], config=RowConfig(block=1024))[0]
+    x1 = torch.randn(1000, device=DEVICE).expand(3, 1000)
+    out = triton_elementwise(prog, [x0, x1])[0]
     torch.testing.assert_close(out.cpu(), run_program(prog, [x0.cpu(), x1.cpu()])[0], rtol=1e-5, atol=1e-6)
 
 
@@ -126,6 +127,6 @@ def test_every_opcode_half_precision(dtype):
         ins = [x, y][:prog.n_inputs]
         ref = run_program(prog, ins)[0]
         eager = run_program(prog, [t.to(dtype) for t in ins])[0]
-        out = triton_elementwise(prog, None, [t.to(dtype).cuda() for t in ins])[0].cpu()
+        out = triton_elementwise(prog, [t.to(dtype).cuda() for t in ins])[0].cpu()
         # The kernel computes in fp32 and rounds once; eager rounds after every op.
         assert _relerr(out, ref) <= 2 * _relerr(eager, ref) + 1e-3, o.name

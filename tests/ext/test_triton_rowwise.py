@@ -1,4 +1,5 @@
-"""Elementwise and fused row-softmax kernels (forward and gradients) against float64 oracles."""
+"""The Triton elementwise and row-softmax kernels (forward and gradients), through the family ops
+with AUTOBERT_BACKEND=triton, against the float64 references."""
 import pytest
 import torch
 
@@ -6,8 +7,12 @@ pytest.importorskip("triton")
 
 from autobert.fusion import ProgramBuilder  # noqa: E402
 from autobert.graph.ops import OPS  # noqa: E402
+import autobert_ext.triton.config as triton_config  # noqa: E402
+from autobert_ext import elementwise, fused_softmax  # noqa: E402
+from autobert_ext import reference as R  # noqa: E402
+from autobert_ext.fused_softmax import _IDENTITY  # noqa: E402
 from autobert_ext.program import run_program  # noqa: E402
-from autobert_ext.triton import RowConfig, reference_fused_softmax, triton_elementwise, triton_fused_softmax  # noqa: E402
+from autobert_ext.triton import RowConfig  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*encountered in:RuntimeWarning")  # interpreter's numpy
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
@@ -21,7 +26,21 @@ TWO_PASS = RowConfig(block=1024, max_row_block=16, num_warps=1)  # rows longer t
 def _cache_dir(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("AUTOBERT_CACHE_DIR", str(tmp_path_factory.mktemp("triton_cache")))
+        mp.setenv("AUTOBERT_BACKEND", "triton")
         yield
+
+
+@pytest.fixture
+def row_config(monkeypatch):
+    """Sets the row tiles of the Triton launchers (None: the default)."""
+    def use(config):
+        if config is not None:
+            monkeypatch.setattr(triton_config, "default_row_config", lambda: config)
+    return use
+
+
+def reference_fused_softmax(pre, post, xs, mask=None):
+    return R.fused_softmax(pre or _IDENTITY, post or _IDENTITY, xs, mask)
 
 
 def programs(nodes, n_inputs, d=16):
@@ -77,35 +96,29 @@ def _compare(got, eager, ref, names):
         assert err_k <= 2 * err_e + FLOOR, f"{name}: kernel error {err_k:.3g} vs eager fp32 {err_e:.3g}"
 
 
-@pytest.mark.parametrize("use_bwd_program", [True, False])
-def test_elementwise_gradients_with_broadcast(use_bwd_program):
-    # out = softsign(gelu(x0) * x1) - x0; x1 broadcasts along the first axis.
+def test_elementwise_gradients():
+    # out = softsign(gelu(x0) * x1) - x0
     fwd, bwd = programs([("gelu", [0]), ("mul", [2, 1]), ("softsign", [3]), ("sub", [4, 0])], 2)
     gen = torch.Generator().manual_seed(0)
     x0 = torch.randn(5, 37, generator=gen, dtype=torch.float64)
-    x1 = torch.randn(37, generator=gen, dtype=torch.float64)
+    x1 = torch.randn(5, 37, generator=gen, dtype=torch.float64)
     g = [torch.randn(5, 37, generator=gen, dtype=torch.float64)]
-    bwd = bwd if use_bwd_program else None
     ref = _grads(lambda xs: run_program(fwd, xs), [x0, x1], torch.float64, "cpu", g)
     eager = _grads(lambda xs: run_program(fwd, xs), [x0, x1], torch.float32, "cpu", g)
-    got = _grads(lambda xs: triton_elementwise(fwd, bwd, xs), [x0, x1], torch.float32, DEVICE, g)
+    got = _grads(lambda xs: elementwise(fwd, bwd, xs), [x0, x1], torch.float32, DEVICE, g)
     _compare(got, eager, ref, ["out", "dx0", "dx1"])
 
 
-def test_elementwise_multi_output_and_errors():
+def test_elementwise_multi_output_and_empty():
     fwd, _ = programs([("tanh", [0]), ("mul", [1, 0])], 1)
     two = type(fwd)(1, fwd.instrs, (1, 2))  # outputs tanh(x) and tanh(x) * x
     x = torch.randn(7, 3, device=DEVICE)
-    a, b = triton_elementwise(two, None, [x])
+    a, b = elementwise(two, None, [x])
     torch.testing.assert_close(a.cpu(), torch.tanh(x.cpu()), rtol=1e-6, atol=1e-6)
     torch.testing.assert_close(b.cpu(), torch.tanh(x.cpu()) * x.cpu(), rtol=1e-6, atol=1e-6)
-    with pytest.raises(ValueError, match="fwd must map 2 input"):
-        triton_elementwise(two, None, [x, x])
-    with pytest.raises(ValueError, match="dtype"):
-        triton_elementwise(fwd, None, [x.double()])
-    with pytest.raises(ValueError, match="different dtypes"):
-        triton_elementwise(programs([("add", [0, 1])], 2)[0], None, [x, x.half()])
-    empty = triton_elementwise(fwd, None, [torch.empty(0, 4, device=DEVICE)])[0]
+    with pytest.raises(RuntimeError, match="AUTOBERT_BACKEND=triton cannot run elementwise"):
+        elementwise(fwd, None, [x.double()])
+    empty = elementwise(fwd, None, [torch.empty(0, 4, device=DEVICE)])[0]
     assert empty.shape == (0, 4)
 
 
@@ -116,13 +129,13 @@ POST = [("tanh", [0]), ("mul", [1, 0])]
 
 @pytest.mark.parametrize("N,masked,config", [(1, True, None), (13, False, None), (13, True, None),
                                              (37, True, None), (37, True, TWO_PASS), (37, False, TWO_PASS)])
-def test_fused_softmax_pre_post(N, masked, config):
+def test_fused_softmax_pre_post(N, masked, config, row_config):
     pre, pre_bwd = programs(PRE, 2)
     post, post_bwd = programs(POST, 1)
     gen = torch.Generator().manual_seed(N)
     B, H, R = 2, 2, 5
     x0 = torch.randn(B, H, R, N, generator=gen, dtype=torch.float64) * 4
-    x1 = torch.randn(B, 1, 1, N, generator=gen, dtype=torch.float64)  # broadcast bias
+    x1 = torch.randn(B, 1, 1, N, generator=gen, dtype=torch.float64).expand(B, H, R, N)  # a bias
     g = [torch.randn(B, H, R, N, generator=gen, dtype=torch.float64)]
     mask = None
     if masked:
@@ -135,8 +148,8 @@ def test_fused_softmax_pre_post(N, masked, config):
 
     ref = _grads(oracle, [x0, x1], torch.float64, "cpu", g)
     eager = _grads(oracle, [x0, x1], torch.float32, "cpu", g)
-    got = _grads(lambda xs: triton_fused_softmax(pre, pre_bwd, post, post_bwd, xs, m_dev, config=config),
-                 [x0, x1], torch.float32, DEVICE, g)
+    row_config(config)
+    got = _grads(lambda xs: fused_softmax(pre, pre_bwd, post, post_bwd, xs, m_dev), [x0, x1], torch.float32, DEVICE, g)
     _compare(got, eager, ref, ["out", "dx0", "dx1"])
     if masked:
         assert bool((got[0][1] == 0).all()), "POST(0) = 0: rows without real keys must output 0"
@@ -144,34 +157,16 @@ def test_fused_softmax_pre_post(N, masked, config):
 
 
 @pytest.mark.parametrize("config", [None, TWO_PASS])
-def test_fused_softmax_identity_programs_and_fallback(config):
+def test_fused_softmax_identity_programs(config, row_config):
     gen = torch.Generator().manual_seed(5)
     x = torch.randn(3, 4, 37, generator=gen, dtype=torch.float64)
     g = [torch.randn(3, 4, 37, generator=gen, dtype=torch.float64)]
     mask = torch.rand(3, 37, generator=gen) > 0.5
     ref = _grads(lambda xs: reference_fused_softmax(None, None, xs, mask), [x], torch.float64, "cpu", g)
     eager = _grads(lambda xs: reference_fused_softmax(None, None, xs, mask), [x], torch.float32, "cpu", g)
-    got = _grads(lambda xs: triton_fused_softmax(None, None, None, None, xs, mask.to(DEVICE), config=config),
-                 [x], torch.float32, DEVICE, g)
+    row_config(config)
+    got = _grads(lambda xs: fused_softmax(None, None, None, None, xs, mask.to(DEVICE)), [x], torch.float32, DEVICE, g)
     _compare(got, eager, ref, ["out", "dx"])
-    # POST without its derivative program: backward differentiates the eager oracle instead.
-    post, _ = programs(POST, 1)
-    ref = _grads(lambda xs: reference_fused_softmax(None, post, xs), [x], torch.float64, "cpu", g)
-    eager = _grads(lambda xs: reference_fused_softmax(None, post, xs), [x], torch.float32, "cpu", g)
-    got = _grads(lambda xs: triton_fused_softmax(None, None, post, None, xs, config=config),
-                 [x], torch.float32, DEVICE, g)
-    _compare(got, eager, ref, ["out", "dx"])
-
-
-def test_fused_softmax_errors():
-    pre, pre_bwd = programs(PRE, 2)
-    x = torch.randn(2, 3, 5, device=DEVICE)
-    with pytest.raises(ValueError, match="identity"):
-        triton_fused_softmax(None, None, None, None, [x, x])
-    with pytest.raises(ValueError, match="pre_bwd must map 3 input"):
-        triton_fused_softmax(pre, pre, None, None, [x, x])
-    with pytest.raises(ValueError, match=r"key_padding_mask must have shape \(B, N\)"):
-        triton_fused_softmax(pre, pre_bwd, None, None, [x, x], torch.ones(2, 4, dtype=torch.bool, device=DEVICE))
 
 
 @pytest.mark.gpu
@@ -181,12 +176,12 @@ def test_fused_softmax_half_long_rows(dtype):
     post, post_bwd = programs(POST, 1)
     gen = torch.Generator().manual_seed(0)
     x0 = torch.randn(4, 12, 64, 5000, generator=gen, dtype=torch.float64) * 4  # rows > 4096: two passes
-    x1 = torch.randn(4, 1, 1, 5000, generator=gen, dtype=torch.float64)
+    x1 = torch.randn(4, 1, 1, 5000, generator=gen, dtype=torch.float64).expand(4, 12, 64, 5000)
     g = [torch.randn(4, 12, 64, 5000, generator=gen, dtype=torch.float64)]
     mask = (torch.rand(4, 5000, generator=gen) > 0.2).cuda()
     oracle = lambda xs: reference_fused_softmax(pre, post, xs, mask)  # noqa: E731
     ref = _grads(oracle, [x0, x1], torch.float64, "cuda", g)
     eager = _grads(oracle, [x0, x1], dtype, "cuda", g)
-    got = _grads(lambda xs: triton_fused_softmax(pre, pre_bwd, post, post_bwd, xs, mask), [x0, x1], dtype, "cuda", g)
+    got = _grads(lambda xs: fused_softmax(pre, pre_bwd, post, post_bwd, xs, mask), [x0, x1], dtype, "cuda", g)
     for gt, e, r in zip(got, eager, ref):
         assert _relerr(gt, r) <= 2 * _relerr(e, r) + 1e-2

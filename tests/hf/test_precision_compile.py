@@ -89,14 +89,12 @@ def test_compile_autobert_model_eager_attention():
     _compiled_matches(_autobert("eager"), ids % 97, mask)
 
 
-@pytest.mark.xfail(reason="needs the issue-15 device layer", strict=True)
 def test_compile_autobert_model_fused_attention():
     torch._dynamo.reset()
     ids, mask = padded_batch()
     _compiled_matches(_autobert(ATTN_IMPLEMENTATION), ids % 97, mask)
 
 
-@pytest.mark.xfail(reason="needs the issue-15 device layer", strict=True)
 def test_compile_bert_with_autobert_attention():
     torch._dynamo.reset()
     ids, mask = padded_batch()

@@ -24,4 +24,12 @@ def fused_attention(graph: Graph, q: torch.Tensor, k: torch.Tensor, v: torch.Ten
     if not isinstance(q, torch.Tensor) or q.dim() != 4:
         got = tuple(q.shape) if isinstance(q, torch.Tensor) else type(q).__name__
         raise ValueError(f"fused_attention: q must be a (B, H, N, d) tensor, got {got}")
+    if torch.compiler.is_compiling():  # the planner parses JSON, which Dynamo cannot trace
+        return autobert_ext.fused_attention(_plan_json(graph.to_json(), q.shape[-1]), q, k, v, key_padding_mask)
     return autobert_ext.fused_attention(plan(graph, q.shape[-1]), q, k, v, key_padding_mask)
+
+
+@torch.compiler.assume_constant_result
+def _plan_json(graph_json: str, d: int) -> str:
+    """The plan JSON of a graph at head dim d: one constant per (graph, d) in a compiled graph."""
+    return plan(Graph.from_json(graph_json), d).json

@@ -19,7 +19,8 @@ from autobert.fusion.regions import Regions, find_regions
 from autobert.fusion.streaming import match_streaming
 from autobert.graph import Graph
 from autobert.graph import ops as O
-from autobert_ext.plan import Plan, Step
+from autobert_ext.plan import Plan
+from autobert_ext.plan_steps import Elementwise, Matmul, Rownorm, Softmax, Step, Streaming, Transpose
 
 _SHAPE = {("N", "d"): "Nd", ("d", "N"): "dN", ("N", "N"): "NN", ("d", "d"): "dd"}
 
@@ -58,7 +59,7 @@ class _Values:
 
 def _elementwise_step(graph, vals, members, inputs, outputs, d) -> Step:
     outs = tuple(vals.new(o) for o in outputs)
-    return Step("elementwise", tuple(vals.of[i] for i in inputs), outs,
+    return Elementwise(tuple(vals.of[i] for i in inputs), outs,
                 program=lower_forward(graph, members, inputs, outputs, d),
                 program_bwd=lower_backward(graph, members, inputs, outputs, d))
 
@@ -75,14 +76,14 @@ def _plan_streaming(graph: Graph, d: int) -> Optional[Plan]:
     q_in, k_in = vals.of[m.q_node], vals.of[m.k_node]
     if m.cosine:
         q_n, k_n = vals.new(None, "Nd"), vals.new(None, "Nd")
-        steps += [Step("rownorm", (q_in,), (q_n,)), Step("rownorm", (k_in,), (k_n,))]
+        steps += [Rownorm((q_in,), (q_n,)), Rownorm((k_in,), (k_n,))]
         q_in, k_in = q_n, k_n
     s_node = m.score_node
     score = lower_forward(graph, m.score_members, [s_node], [m.score_output], d)
     score_bwd = lower_backward(graph, m.score_members, [s_node], [m.score_output], d)
     att = vals.new(m.att_node)
-    steps.append(Step("streaming", (q_in, k_in, vals.of[m.v_node]), (att,), score=score, score_bwd=score_bwd,
-                      norm=m.norm, masked=True))
+    steps.append(Streaming((q_in, k_in, vals.of[m.v_node]), (att,), score=score, score_bwd=score_bwd,
+                           norm=m.norm, masked=True))
     if m.post_members:
         steps.append(_elementwise_step(graph, vals, m.post_members, m.post_inputs, [graph.output], d))
     return Plan("streaming", d, tuple(steps), tuple(vals.shapes), vals.of[graph.output], graph.fingerprint())
@@ -120,13 +121,13 @@ def _plan_general(graph: Graph, d: int) -> Plan:
                 ins = [args[0]]
                 pre, pre_bwd = lower_forward(graph, [], ins, ins, d), lower_backward(graph, [], ins, ins, d)
             ident, ident_bwd = lower_forward(graph, [], [node], [node], d), lower_backward(graph, [], [node], [node], d)
-            steps.append(Step("softmax", tuple(vals.of[i] for i in ins), (vals.new(node),), program=pre,
-                              program_bwd=pre_bwd, post=ident, post_bwd=ident_bwd, masked=masked))
+            steps.append(Softmax(tuple(vals.of[i] for i in ins), (vals.new(node),), program=pre,
+                                 program_bwd=pre_bwd, post=ident, post_bwd=ident_bwd, masked=masked))
         elif op == "transpose":
-            steps.append(Step("transpose", (vals.of[args[0]],), (vals.new(node),)))
+            steps.append(Transpose((vals.of[args[0]],), (vals.new(node),)))
         else:  # matmul / cosine
-            steps.append(Step("matmul", (vals.of[args[0]], vals.of[args[1]]), (vals.new(node),), masked=masked,
-                              cosine=op == "cosine"))
+            steps.append(Matmul((vals.of[args[0]], vals.of[args[1]]), (vals.new(node),), masked=masked,
+                                cosine=op == "cosine"))
     for r in range(len(regions.members)):
         emit_region(r)
     return Plan("general", d, tuple(steps), tuple(vals.shapes), vals.of[graph.output], graph.fingerprint())

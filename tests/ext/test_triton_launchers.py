@@ -1,5 +1,5 @@
-"""autobert_ext.triton.plan_kernels (the plan executor's "triton" backend) against the eager
-reference kernels of autobert_ext.kernels, with the same signatures."""
+"""The "triton" launchers of the kernel families (what the plan executor calls) against their
+"eager" launchers (the references), with the same arguments."""
 import math
 
 import pytest
@@ -7,11 +7,13 @@ import torch
 
 pytest.importorskip("triton")
 
-from autobert_ext import kernels  # noqa: E402
+from autobert_ext.elementwise import run  # noqa: E402
+from autobert_ext.fused_softmax import backward as softmax_backward, forward as softmax  # noqa: E402
+from autobert_ext.streaming_attention import backward as streaming_backward, forward as streaming  # noqa: E402
 from autobert_ext.program import Program  # noqa: E402
-from autobert_ext.triton import plan_kernels as pk  # noqa: E402
 
-pytestmark = pytest.mark.filterwarnings("ignore:.*encountered in:RuntimeWarning")  # interpreter's numpy
+pytestmark = [pytest.mark.filterwarnings("ignore:.*encountered in:RuntimeWarning"),  # interpreter's numpy
+              pytest.mark.usefixtures("triton_cache_dir")]
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 TOL = dict(rtol=2e-5, atol=2e-5)
 
@@ -26,13 +28,6 @@ IDENTITY = Program(1, (), (0,))
 IDENTITY_BWD = Program(2, (), (1,))
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _cache_dir(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AUTOBERT_CACHE_DIR", str(tmp_path_factory.mktemp("triton_cache")))
-        yield
-
-
 def _mask(B, N):
     m = torch.rand(B, N, generator=torch.Generator().manual_seed(1)) > 0.3
     m[0, 0], m[-1] = True, False
@@ -41,8 +36,8 @@ def _mask(B, N):
 
 def test_elementwise():
     x, y = torch.randn(3, 17), torch.randn(3, 17)
-    got = pk.elementwise(PRE, [x.to(DEVICE), y.to(DEVICE)])
-    want = kernels.elementwise("eager", PRE, [x, y])
+    got = run("triton", PRE, [x.to(DEVICE), y.to(DEVICE)])
+    want = run("eager", PRE, [x, y])
     torch.testing.assert_close(got[0].cpu(), want[0], **TOL)
 
 
@@ -51,11 +46,11 @@ def test_softmax_forward_and_backward():
     x0, x1, g = torch.randn(B, H, 5, N), torch.randn(B, H, 5, N), torch.randn(B, H, 5, N)
     mask = _mask(B, N)
     dev = [t.to(DEVICE) for t in (x0, x1, g, mask)]
-    y = pk.softmax_forward(PRE, IDENTITY, dev[:2], dev[3])
-    y_ref = kernels.softmax("eager", PRE, IDENTITY, [x0, x1], mask)
+    y = softmax("triton", PRE, IDENTITY, dev[:2], dev[3])
+    y_ref = softmax("eager", PRE, IDENTITY, [x0, x1], mask)
     torch.testing.assert_close(y.cpu(), y_ref, **TOL)
-    grads = pk.softmax_backward(PRE, PRE_BWD, IDENTITY_BWD, dev[:2], y, dev[2], dev[3])
-    grads_ref = kernels.softmax_backward("eager", PRE, PRE_BWD, IDENTITY_BWD, [x0, x1], y_ref, g, mask)
+    grads = softmax_backward("triton", PRE, PRE_BWD, IDENTITY_BWD, dev[:2], y, dev[2], dev[3])
+    grads_ref = softmax_backward("eager", PRE, PRE_BWD, IDENTITY_BWD, [x0, x1], y_ref, g, mask)
     for a, b in zip(grads, grads_ref):
         torch.testing.assert_close(a.cpu(), b * mask[:, None, None, :], **TOL)
 
@@ -67,12 +62,12 @@ def test_streaming_forward_and_backward(norm):
     q, k, v, g = (torch.randn(B, H, N, d, generator=gen) for _ in range(4))
     mask = _mask(B, N)
     dev = [t.to(DEVICE) for t in (q, k, v, g, mask)]
-    out, lse = pk.streaming_forward(*dev[:3], SCORE, norm, dev[4])
-    out_ref, lse_ref = kernels.streaming_forward("eager", q, k, v, SCORE, norm, mask)
+    out, lse = streaming("triton", *dev[:3], SCORE, norm, dev[4])
+    out_ref, lse_ref = streaming("eager", q, k, v, SCORE, norm, mask)
     torch.testing.assert_close(out.cpu(), out_ref, **TOL)
     if norm == "softmax":  # rows with real keys (the fully padded batch has lse -inf in eager)
         torch.testing.assert_close(lse[0].cpu(), lse_ref[0], **TOL)
-    grads = pk.streaming_backward(*dev[:3], out, lse, dev[3], SCORE, SCORE_BWD, norm, dev[4])
-    grads_ref = kernels.streaming_backward("eager", q, k, v, out_ref, lse_ref, g, SCORE, SCORE_BWD, norm, mask)
+    grads = streaming_backward("triton", *dev[:3], out, lse, dev[3], SCORE, SCORE_BWD, norm, dev[4])
+    grads_ref = streaming_backward("eager", q, k, v, out_ref, lse_ref, g, SCORE, SCORE_BWD, norm, mask)
     for a, b in zip(grads, grads_ref):
         torch.testing.assert_close(a.cpu(), b, **TOL)
