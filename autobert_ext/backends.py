@@ -31,9 +31,13 @@ BACKENDS = ("eager", "cpp", "cuda", "triton")
 FAMILIES = ("elementwise", "softmax", "streaming", "masked_adamw")
 ENV = "AUTOBERT_BACKEND"
 
-# The _C entry point of each family (the CUDA kernel is the same name + "_cuda").
-_C_NAMES = {"elementwise": "elementwise", "softmax": "fused_softmax", "streaming": "streaming_attention",
-            "masked_adamw": "fused_masked_adamw_"}
+# The _C entry point of each family per compiled backend, spelled as csrc/bindings defines them (the
+# in-place AdamW's CPU name ends in "_" and its CUDA one does not, so no suffix rule derives them).
+# Streaming attention has no CUDA kernel (on a GPU it runs in Triton), hence no "cuda" name.
+_C_NAMES = {"elementwise": {"cpp": "elementwise", "cuda": "elementwise_cuda"},
+            "softmax": {"cpp": "fused_softmax", "cuda": "fused_softmax_cuda"},
+            "streaming": {"cpp": "streaming_attention"},
+            "masked_adamw": {"cpp": "fused_masked_adamw_", "cuda": "fused_masked_adamw_cuda"}}
 _TRITON_FAMILIES = ("elementwise", "softmax", "streaming")
 _GPU_ORDER = {"streaming": ("triton", "cuda"), "elementwise": ("cuda", "triton"), "softmax": ("cuda", "triton"),
               "masked_adamw": ("cuda",)}
@@ -70,15 +74,17 @@ def unavailable(backend: str, family: str, device: torch.device, dtype: Optional
     if backend == "cpp":
         if device.type != "cpu":
             return f"the cpp kernels run on CPU tensors, got a tensor on {device}"
-        return _missing_in_C(_C_NAMES[family])
+        return _missing_in_C(c_name(family, "cpp"))
     if backend == "cuda":
         if device.type != "cuda":
             return f"the cuda kernels need CUDA tensors, got a tensor on {device}"
         if dtype is not None and dtype not in _GPU_DTYPES:
             return f"the cuda kernels compute float32/bfloat16/float16, got {dtype}"
+        if "cuda" not in _C_NAMES[family]:
+            return f"there is no CUDA kernel for {family} (on a GPU it runs in Triton)"
         if _loader.available() and not _loader.with_cuda():
             return "autobert_ext._C was built without CUDA kernels (rebuild it where nvcc and a CUDA torch are found)"
-        return _missing_in_C(_C_NAMES[family] + "_cuda")
+        return _missing_in_C(c_name(family, "cuda"))
     if backend == "triton":
         if family not in _TRITON_FAMILIES:
             return f"there is no Triton kernel for {family}"
@@ -88,6 +94,15 @@ def unavailable(backend: str, family: str, device: torch.device, dtype: Optional
             return f"the triton kernels compute float32/bfloat16/float16, got {dtype}"
         return _triton_missing()
     raise ValueError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
+
+
+def c_name(family: str, backend: str) -> str:
+    """The name of ``family``'s kernel in ``autobert_ext._C`` for the compiled ``backend`` ("cpp" or "cuda")."""
+    try:
+        return _C_NAMES[family][backend]
+    except KeyError:
+        raise ValueError(f"no compiled kernel name for family {family!r} and backend {backend!r}; families: "
+                         f"{', '.join(FAMILIES)}, compiled backends: cpp, cuda") from None
 
 
 def _missing_in_C(name: str) -> Optional[str]:

@@ -125,7 +125,7 @@ def _run(params, grads, exp_avgs, exp_avg_sqs, masks, steps, lr, beta1, beta2, e
         masked_adamw_reference_(params, grads, exp_avgs, exp_avg_sqs, masks, steps,
                                 lr, beta1, beta2, eps, weight_decay)
         return
-    kernel = getattr(_loader.get_C(), "fused_masked_adamw_cuda" if backend == "cuda" else "fused_masked_adamw_")
+    kernel = getattr(_loader.get_C(), backends.c_name("masked_adamw", backend))
     kernel(params, grads, exp_avgs, exp_avg_sqs, masks, steps, lr, beta1, beta2, eps, weight_decay)
 
 

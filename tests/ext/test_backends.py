@@ -2,6 +2,8 @@
 rule, one meaning of a fully padded row's log-sum-exp, and fake (meta) results that match the
 real ones in shape and dtype in float32, bfloat16 and float16."""
 import logging
+import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -10,7 +12,7 @@ from torch._subclasses.fake_tensor import FakeTensorMode
 import autobert_ext
 from autobert.fusion import plan
 from autobert.graph import library
-from autobert_ext import backends, kernels
+from autobert_ext import _loader, backends, kernels
 from autobert_ext.fused_attention import _fused_attention_op
 from autobert_ext.program import BY_NAME, Program
 from autobert_ext.reference import EMPTY_ROW_LSE
@@ -105,6 +107,28 @@ def test_default_rule(monkeypatch, caplog):
         assert backends.choose("masked_adamw", cuda, torch.float64) == "eager"
     warned = [r.getMessage() for r in caplog.records if "masked_adamw on cuda" in r.getMessage()]
     assert len(warned) == 1 and "float32/bfloat16/float16, got torch.float64" in warned[0]
+
+
+def test_compiled_kernel_names_are_the_ones_the_bindings_define():
+    """backends finds each family's compiled kernel in _C by name, and a name the bindings do not define
+    sends the family to eager on every GPU (the CUDA AdamW once did: "fused_masked_adamw_" + "_cuda").
+    The names are read from csrc/bindings, so a CPU-only build checks the CUDA names too."""
+    bindings = Path(__file__).resolve().parents[2] / "csrc" / "bindings"
+    defined = set(re.findall(r'\bm\.def\(\s*"(\w+)"', "".join(f.read_text() for f in bindings.glob("*.cpp"))))
+    assert {"fused_masked_adamw_", "fused_masked_adamw_cuda", "streaming_attention"} <= defined, defined
+    names = []
+    for family in backends.FAMILIES:
+        for backend in ("cpp", "cuda"):
+            try:
+                names.append(backends.c_name(family, backend))
+            except ValueError:
+                assert (family, backend) == ("streaming", "cuda")  # Triton runs streaming attention on GPUs
+    assert len(names) == 7 and set(names) <= defined, sorted(set(names) - defined)
+    if _loader.with_cuda():
+        assert all(hasattr(_loader.get_C(), n) for n in names), [n for n in names if not hasattr(_loader.get_C(), n)]
+    assert "no CUDA kernel for streaming" in backends.unavailable("cuda", "streaming", torch.device("cuda"))
+    with pytest.raises(ValueError, match="no compiled kernel name for family 'streaming' and backend 'triton'"):
+        backends.c_name("streaming", "triton")
 
 
 def test_empty_row_lse_is_one_convention_on_every_backend(monkeypatch):
