@@ -123,8 +123,9 @@ def junit_summary(junit: Path) -> dict:
 
 def _summarize(args) -> int:
     result = {
-        "what": "autobert_ext._C built with its CUDA kernels against the CUDA torch wheel in a fresh virtual "
-                "environment, then the test suite run there (no GPU: tests marked gpu are skipped)",
+        "what": "autobert_ext._C built with its CUDA kernels against the CUDA torch wheel in a separate virtual "
+                "environment, from a clean copy of source_commit, then the test suite run there (no GPU: "
+                "tests marked gpu are skipped)",
         "rerun": f"{RERUN} (whenever csrc/, setup.py or autobert_ext/_loader.py change)",
         "source_commit": args.commit,
         "source_hash": source_hash(Path(args.root)),

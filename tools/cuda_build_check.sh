@@ -57,13 +57,20 @@ LOGS="$BUILD_DIR.logs"
 START="$(date +%s)"
 log() { printf '[%s +%4ss] %s\n' "$(date -u +%H:%M:%S)" "$(( $(date +%s) - START ))" "$*"; }
 
-# nvcc: $CUDA_HOME/bin, then PATH, then /usr/local/cuda (where torch's cpp_extension looks as well).
-NVCC=""
-for candidate in "${CUDA_HOME:+$CUDA_HOME/bin/nvcc}" "$(command -v nvcc || true)" /usr/local/cuda/bin/nvcc; do
-    if [[ -n "$candidate" && -x "$candidate" ]]; then NVCC="$(realpath "$candidate")"; break; fi
+# The CUDA toolkit: $CUDA_HOME, then the one whose nvcc is on PATH, then /usr/local/cuda (torch's
+# cpp_extension looks there too). A toolkit is a folder with bin/nvcc and include/cuda_runtime.h (an
+# nvcc on PATH may be a wrapper script elsewhere; its toolkit is then found through /usr/local/cuda).
+CUDA_ROOT=""
+ON_PATH="$(command -v nvcc || true)"
+for candidate in "${CUDA_HOME:-}" "${ON_PATH:+$(dirname "$(dirname "$(realpath "$ON_PATH")")")}" /usr/local/cuda; do
+    if [[ -n "$candidate" && -x "$candidate/bin/nvcc" && -f "$candidate/include/cuda_runtime.h" ]]; then
+        CUDA_ROOT="$(realpath "$candidate")"; break
+    fi
 done
-[[ -n "$NVCC" ]] || { echo "cuda_build_check.sh: nvcc not found (set CUDA_HOME or put nvcc on PATH)" >&2; exit 2; }
-export CUDA_HOME="${NVCC%/bin/nvcc}"
+[[ -n "$CUDA_ROOT" ]] || { echo "cuda_build_check.sh: no CUDA toolkit found (set CUDA_HOME to the folder holding bin/nvcc and include/)" >&2; exit 2; }
+export CUDA_HOME="$CUDA_ROOT"
+export PATH="$CUDA_HOME/bin:$PATH"
+NVCC="$CUDA_HOME/bin/nvcc"
 NVCC_VERSION="$("$NVCC" --version | sed -n 's/.*release \([0-9.]*\).*/\1/p')"
 log "nvcc $NVCC_VERSION at $NVCC"
 
@@ -95,7 +102,8 @@ for req in project["dependencies"] + project["optional-dependencies"]["test"]:
 EOF
 )
 log "installing the runtime and test dependencies (${#DEPS[@]} requirements)"
-"$PY" -m pip install --quiet "${DEPS[@]}" "setuptools>=64" wheel "pybind11>=2.12" ninja "torch==$TORCH_VERSION"
+"$PY" -m pip install --quiet "${DEPS[@]}" "setuptools>=64" wheel "pybind11>=2.12" ninja "torch==$TORCH_VERSION" \
+    2> >(grep -v "^WARNING: Location .* is ignored" >&2)  # (an index folder missing a package: noise)
 "$PY" -c "import sys, torch; sys.exit(torch.version.cuda is None)" \
     || { echo "cuda_build_check.sh: torch in $VENV has no CUDA ($("$PY" -c 'import torch; print(torch.__version__)'))" >&2; exit 1; }
 
@@ -109,22 +117,27 @@ if [[ $CLEAN -eq 1 ]]; then
     log "--clean: removing $BUILD_DIR"
     rm -rf "$BUILD_DIR"
 fi
-CLEAN_BUILD=0
-[[ -d "$BUILD_DIR/build" ]] || CLEAN_BUILD=1
 STAGING="$BUILD_DIR.staging"
 rm -rf "$STAGING"
 mkdir -p "$BUILD_DIR" "$LOGS" "$STAGING"
 git -C "$ROOT" archive --format=tar "$COMMIT" | tar -x -C "$STAGING"
 COPIED="$("$PY" "$ROOT/tools/cuda_build_check.py" sync "$STAGING" "$BUILD_DIR")"
 rm -rf "$STAGING"
+CLEAN_BUILD=0
+if [[ ! -d "$BUILD_DIR/build" ]]; then
+    # No object files: every source compiles. A compiled module left without them would look up to date.
+    CLEAN_BUILD=1
+    rm -f "$BUILD_DIR"/autobert_ext/_C.*.so "$BUILD_DIR/autobert_ext/_build.json"
+fi
 log "source $COMMIT in $BUILD_DIR ($COPIED files changed; clean build: $CLEAN_BUILD)"
 
-# 3. Build with the CUDA kernels (forced: a build that quietly skips them checks nothing).
+# 3. Build with the CUDA kernels (forced: a build that quietly skips them checks nothing), in place:
+#    build_ext keeps its object files under build/, where the next run finds them (pip install -e
+#    compiles in a fresh temporary folder every time). The suite imports the copy through PYTHONPATH.
 log "building (MAX_JOBS=$JOBS; log: $LOGS/build.log)"
 T0="$(date +%s)"
 set +e
-(cd "$BUILD_DIR" && env AUTOBERT_CUDA=1 MAX_JOBS="$JOBS" PIP_CONSTRAINT= \
-    "$PY" -m pip install --no-build-isolation --no-deps -v -e . > "$LOGS/build.log" 2>&1)
+(cd "$BUILD_DIR" && env AUTOBERT_CUDA=1 MAX_JOBS="$JOBS" "$PY" setup.py build_ext --inplace > "$LOGS/build.log" 2>&1)
 BUILD_RC=$?
 set -e
 BUILD_SECONDS=$(( $(date +%s) - T0 ))
@@ -153,6 +166,7 @@ fi
 # 5. The result: versions from the venv's python, the rest from the run.
 "$PY" - "$LOGS/env.json" "$NVCC_VERSION" <<'EOF'
 import json, platform, sys
+from importlib import metadata
 import torch
 import triton
 import autobert_ext
@@ -161,6 +175,8 @@ json.dump({
     "torch": torch.__version__, "torch_cuda": torch.version.cuda, "nvcc": sys.argv[2],
     "triton": triton.__version__, "python": platform.python_version(),
     "gpu_available": torch.cuda.is_available(),
+    "packages": {name: metadata.version(name) for name in ("pytest", "numpy", "transformers", "sentence-transformers",
+                                                            "accelerate", "ray", "setuptools", "ninja", "pybind11")},
     "extension": {"loaded": autobert_ext.available(), "with_cuda": autobert_ext.with_cuda(),
                   "built_against": _loader.built_against(), "load_error": autobert_ext.load_error()},
 }, open(sys.argv[1], "w"))
