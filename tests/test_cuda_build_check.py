@@ -28,7 +28,7 @@ def test_committed_result_matches_current_sources():
     result = json.loads(RESULT.read_text())
     current = tool.source_hash(ROOT)
     assert result["source_hash"] == current, (
-        f"csrc/ or the build/loader files ({', '.join(tool.HASHED_DIRS + tool.HASHED_FILES)}) changed since the "
+        f"a CUDA build input ({', '.join(tool.HASHED_DIRS + tool.HASHED_FILES)}) changed since the "
         f"CUDA build check ran on commit {result['source_commit'][:12]} (recorded {result['source_hash']}, "
         f"now {current}): rerun `{tool.RERUN}` and commit {RESULT.relative_to(ROOT)}")
 
