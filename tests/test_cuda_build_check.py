@@ -120,3 +120,5 @@ def test_script_is_valid_bash_and_rejects_bad_arguments():
                           (["--jobs", "0"], "--jobs must be a positive integer")):
         res = subprocess.run(["bash", str(SCRIPT), *args], capture_output=True, text=True, timeout=60)
         assert res.returncode == 2 and message in res.stderr, (args, res.stderr)
+    res = subprocess.run(["bash", str(SCRIPT), "--help"], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0 and "--venv DIR" in res.stdout and "set -euo" not in res.stdout, res.stdout

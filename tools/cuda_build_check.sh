@@ -21,7 +21,8 @@
 # The registry is PyPI: torch and triton are installed with `pip --isolated`, so neither a local
 # wheel folder (often holding the CPU build) nor a constraints file can substitute another torch.
 # $PIP_CERT or $SSL_CERT_FILE, when set, is passed on as --cert. The rest of the test extra comes
-# from the index pip is configured with. About 15 minutes for a clean build on 2 cores.
+# from the index pip is configured with. Measured on 2 shared cores: clean build 797 s, suite 483 s;
+# a rerun with csrc/ unchanged about 8 minutes.
 # Exit status: 0 when the build has its CUDA kernels and the suite passed; 1 otherwise; 2 usage.
 set -euo pipefail
 
@@ -34,7 +35,7 @@ JOBS="$(nproc)"
 CLEAN=0
 PYTEST_ARGS='-m "not slow"'
 
-usage() { sed -n '2,26p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit "${1:-2}"; }
 need() { [[ $# -ge 2 && -n "$2" ]] || { echo "cuda_build_check.sh: $1 needs a value" >&2; exit 2; }; }
 while [[ $# -gt 0 ]]; do
     case "$1" in
@@ -45,7 +46,7 @@ while [[ $# -gt 0 ]]; do
         --jobs) need "$@"; JOBS="$2"; shift 2 ;;
         --clean) CLEAN=1; shift ;;
         --pytest-args) need "$@"; PYTEST_ARGS="$2"; shift 2 ;;
-        -h|--help) usage ;;
+        -h|--help) usage 0 ;;
         *) echo "cuda_build_check.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
