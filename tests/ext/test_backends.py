@@ -2,6 +2,8 @@
 rule, one meaning of a fully padded row's log-sum-exp, and fake (meta) results that match the
 real ones in shape and dtype in float32, bfloat16 and float16."""
 import logging
+import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -106,6 +108,23 @@ def test_default_rule(monkeypatch, caplog):
         assert backends.choose("masked_adamw", cuda, torch.float64) == "eager"
     warned = [r.getMessage() for r in caplog.records if "masked_adamw on cuda" in r.getMessage()]
     assert len(warned) == 1 and "float32/bfloat16/float16, got torch.float64" in warned[0]
+
+
+def test_compiled_kernel_names_are_the_ones_the_bindings_register():
+    """backends finds each family's compiled kernel as a dispatcher op by name; a name with no
+    registration for a device sends the family to eager there (a CUDA AdamW kernel was once looked
+    up under a misspelt name). The registrations are read from csrc/bindings, so a CPU-only build
+    checks the CUDA ones too: every family has a CPU kernel, every family but streaming attention
+    (Triton on GPUs) a CUDA one."""
+    src = {f.name: f.read_text() for f in (Path(__file__).resolve().parents[2] / "csrc" / "bindings").glob("*.cpp")}
+    defined = set(re.findall(r'm\.def\(\s*"(\w+)\(', src["module.cpp"]))
+    impl = re.compile(r'm\.impl\(\s*"(\w+)"')
+    cuda = set(impl.findall(src["cuda.cpp"]))
+    cpu = set(impl.findall("".join(text for name, text in src.items() if name != "cuda.cpp")))
+    for family in backends.FAMILIES:
+        name = backends._C_NAMES[family]
+        assert name in defined and name in cpu, (family, name)
+        assert (name in cuda) == (family != "streaming"), (family, name)
 
 
 def test_empty_row_lse_is_one_convention_on_every_backend(monkeypatch):

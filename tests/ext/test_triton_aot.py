@@ -54,16 +54,23 @@ def test_committed_compile_results_have_no_spills(arch):
     assert report["shared_budget"] == SHARED_BUDGET
 
 
-def test_float32_dots_follow_torch_tf32_setting(monkeypatch):
-    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)
-    prev = torch.get_float32_matmul_precision()
+def test_float32_dots_follow_torch_tf32_setting():
+    # Saved and restored by hand: allow_tf32 is computed by the module's __getattr__, which pytest's
+    # monkeypatch (9.2) records as absent and then fails to delete.
+    matmul = torch.backends.cuda.matmul
+    prev, prev_tf32 = torch.get_float32_matmul_precision(), matmul.allow_tf32
     try:
         torch.set_float32_matmul_precision("highest")
+        matmul.allow_tf32 = False
         assert float32_precision() == "ieee"
+        matmul.allow_tf32 = True
+        assert float32_precision() == "tf32"
+        matmul.allow_tf32 = False
         torch.set_float32_matmul_precision("high")
         assert float32_precision() == "tf32"
     finally:
         torch.set_float32_matmul_precision(prev)
+        matmul.allow_tf32 = prev_tf32
     cfg = default_attention_config(64)
     assert 'input_precision="tf32"' in attention_source(SCORE, SCORE_BWD, "softmax", "float32", cfg, False, "tf32")
     assert 'input_precision="ieee"' in attention_source(SCORE, SCORE_BWD, "softmax", "float32", cfg, False, "ieee")
