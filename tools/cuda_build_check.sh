@@ -156,7 +156,11 @@ if [[ $BUILD_RC -eq 0 ]]; then
     log "pytest $PYTEST_ARGS (log: $LOGS/pytest.log)"
     T0="$(date +%s)"
     set +e
+    # The two tests of the committed result read the JSON this run is about to replace: inside the
+    # check they would judge the previous run, so they are left to the main suite.
     eval "\"$PY\" -m pytest -q -p no:cacheprovider --junitxml=\"$LOGS/pytest.xml\" $PYTEST_ARGS" \
+        "--deselect tests/test_cuda_build_check.py::test_committed_result_matches_current_sources" \
+        "--deselect tests/test_cuda_build_check.py::test_committed_result_is_a_passing_cuda_build" \
         > "$LOGS/pytest.log" 2>&1
     PYTEST_RC=$?
     set -e
