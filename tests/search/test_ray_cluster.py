@@ -36,8 +36,6 @@ def _node_of_done(db):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(run=False, reason="not yet passing: on the development machine the run hung after the second "
-                   "node was removed (issue 16 stays open)")
 def test_search_survives_losing_a_node(tmp_path, monkeypatch, caplog):
     # Workers unpickle SlowToy: they must find this module (raylets pass the environment on).
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")]))
