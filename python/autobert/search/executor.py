@@ -103,6 +103,8 @@ class RayExecutor:
         self.idle: list = []      # ready actors with no evaluation
         self.running: dict = {}   # ObjectRef -> (key, arch_json, actor, start time)
         self.queue: list[tuple[int, str]] = []  # submitted, waiting for an idle actor; lost ones first
+        self.deferred: list[float] = []  # when to ask again for actors lost while starting
+        self.start_losses = 0  # in a row, for the back-off
         self.attempts: dict[int, int] = {}
         self.losses_in_a_row = 0
         self.capacity = workers
@@ -189,10 +191,26 @@ class RayExecutor:
             self.ray.get(ref)
         except self.ray.exceptions.RayActorError as e:
             self._check_set_up(e)
-            log.warning("Ray worker lost while starting (%s); asking for another", str(e).splitlines()[0])
-            self._replace(actor)
+            # Backed off: just after a node stops, Ray may still place new actors on it, and each
+            # fails at once; asking again in a tight loop would only spin through the loss budget.
+            delay = min(2.0 ** self.start_losses, 30.0)
+            self.start_losses += 1
+            log.warning("Ray worker lost while starting (%s); asking for another in %g s",
+                        str(e).splitlines()[0], delay)
+            try:
+                self.ray.kill(actor)
+            except Exception:  # noqa: BLE001 — it is gone already
+                pass
+            self.deferred.append(time.monotonic() + delay)
         else:
+            self.start_losses = 0
             self.idle.append(actor)
+
+    def _start_deferred(self) -> None:
+        now = time.monotonic()
+        for due in [d for d in self.deferred if d <= now]:
+            self.deferred.remove(due)
+            self._start_actor()
 
     def wait(self) -> list[tuple[int, Outcome]]:
         """Block until at least one evaluation finishes; [(key, outcome)] of every finished one.
@@ -201,11 +219,15 @@ class RayExecutor:
         a cluster with no room are all noticed while waiting."""
         out: list[tuple[int, Outcome]] = []
         while not out:
+            self._start_deferred()
             self._dispatch()
             self._check_stalled()
             refs = list(self.running) + list(self.starting)
-            if not refs:
-                raise RuntimeError("no Ray worker running or starting while candidates wait")
+            if not refs:  # every actor lost while starting: wait for the next one to be asked for
+                if not self.deferred:
+                    raise RuntimeError("no Ray worker running or starting while candidates wait")
+                time.sleep(1.0)
+                continue
             ready, _ = self.ray.wait(refs, num_returns=1, timeout=1.0)
             for ref in self._expired():
                 key, _, actor, _ = self.running.pop(ref)
@@ -243,7 +265,7 @@ class RayExecutor:
                 self.ray.kill(a)  # also withdraws a replacement Ray could not place
             except Exception:  # noqa: BLE001 — on a stopped node it is gone already
                 pass
-        self.starting, self.idle, self.running, self.queue = {}, [], {}, []
+        self.starting, self.idle, self.running, self.queue, self.deferred = {}, [], {}, [], []
         if self._owns_ray:
             self.ray.shutdown()
 
