@@ -3,12 +3,14 @@
 and on free ports (nothing shared with another Ray instance on the machine). Candidates spread over
 both nodes; the second node is stopped (its whole process group, as ``ray stop`` does on that node)
 while it evaluates; its evaluations run again on the head; nothing is lost or duplicated."""
+import contextlib
 import json
 import logging
 import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import tempfile
 import threading
@@ -143,16 +145,17 @@ def two_nodes(tmp_path, monkeypatch):
 
 
 def _done_on(run: Path) -> list[str]:
-    """Node ids of the finished candidates so far (read while the search writes)."""
+    """Node ids of the finished candidates so far, read while the search writes: plain read-only
+    SQLite, as ``SearchStore`` would bring the schema up to date and race the search creating it."""
     db = run / "search.sqlite"
     if not db.exists():
         return []
     try:
-        with SearchStore(db) as store:
-            return [json.loads(r["metrics_json"])["node"] for r in store.rows()
-                    if r["status"] == "done" and r["metrics_json"]]
-    except Exception:  # noqa: BLE001 — the database may be mid-write or just created
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)) as con:
+            rows = con.execute("SELECT metrics_json FROM candidates WHERE status='done'").fetchall()
+    except sqlite3.Error:  # not created yet, or mid-write
         return []
+    return [json.loads(m)["node"] for (m,) in rows if m]
 
 
 BUDGET = 24

@@ -147,7 +147,9 @@ def test_ray_worker_dies_mid_evaluation(tmp_path, monkeypatch, caplog):
     # One private instance for both runs (the executor then leaves it running): half the start-ups,
     # and nothing shared with another Ray instance on the machine.
     temp_dir = tempfile.mkdtemp(prefix="abray-", dir="/tmp")
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, _temp_dir=temp_dir)
+    # 4 CPUs for 2 workers: an actor killed while its worker process was still starting can hold its
+    # CPU for a minute or two after the first run ends (seen: the second run's start waited 140 s).
+    ray.init(address="local", num_cpus=4, include_dashboard=False, log_to_driver=False, _temp_dir=temp_dir)
     try:
         for always in (False, True):
             _search_with_dying_workers(tmp_path / f"always-{always}", caplog, always)
