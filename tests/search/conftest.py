@@ -1,7 +1,9 @@
 """Fixtures for the search tests: a tiny synthetic corpus + vocabulary and tiny search configs."""
 from __future__ import annotations
 
+import contextlib
 import random
+import signal
 
 import pytest
 
@@ -33,3 +35,18 @@ TINY_MLM = {
              "threads": 1},
     "evolution": {"population_size": 4, "sample_size": 2, "max_nodes": 8},
 }
+
+
+@contextlib.contextmanager
+def hang_guard(seconds: float, what: str):
+    """Fail with TimeoutError when the block runs past ``seconds`` instead of blocking the test run
+    (SIGALRM in the main thread: it interrupts Python code, e.g. a driver polling Ray)."""
+    def _fire(signum, frame):
+        raise TimeoutError(f"{what} did not finish within {seconds:g} s")
+    previous = signal.signal(signal.SIGALRM, _fire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

@@ -108,7 +108,7 @@ def test_ray_workers_reserve_fractional_gpus_and_are_pinned(tmp_path):
     from autobert.search.executor import RayExecutor
     from autobert.search.toy import OpCountFitness
     from autobert.model import tiny
-    ray.init(num_cpus=2, num_gpus=1, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, num_gpus=1, include_dashboard=False, log_to_driver=False)
     try:
         ex = RayExecutor(OpCountFitness, workers=2, gpus_per_worker=0.5)
         arch = tiny().to_json()
