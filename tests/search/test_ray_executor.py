@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from autobert.search import SearchConfig, SearchStore, run_search
+from conftest import hang_guard  # at import: in a whole-suite run "conftest" later names another folder's
 
 ray = pytest.importorskip("ray")
 
@@ -38,7 +39,6 @@ def _broken_factory():
 def test_ray_set_up_errors_stop_the_search(tmp_path, monkeypatch):
     """Two broken set-ups stop the search with a clear error instead of spinning or hanging: an
     evaluator that cannot be built on a worker, and a cluster with no room for a single worker."""
-    from conftest import hang_guard
     from autobert.model import tiny
     from autobert.search.executor import RayExecutor
     from autobert.search.toy import OpCountFitness
