@@ -19,6 +19,7 @@ import os
 import platform
 import re
 import statistics
+import time
 
 import pytest
 import torch
@@ -115,6 +116,18 @@ def device_name(device: str = "cpu") -> str:
 
 def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def median_seconds(fn, calls: int) -> float:
+    """Median wall time of ``calls`` calls of ``fn``, after one untimed warm-up call (plans,
+    allocator, thread pool) -- for the scripts that time outside pytest-benchmark."""
+    fn()
+    times = []
+    for _ in range(calls):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
 
 
 # ---- results recorder ----------------------------------------------------------------------------

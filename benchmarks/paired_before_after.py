@@ -34,7 +34,7 @@ def _worker(sizes: list[int]) -> dict[str, float]:
     sys.path.insert(0, HERE)
     import torch
 
-    import conftest  # noqa: F401  (tunes malloc and threads on import, as in the suites)
+    from conftest import median_seconds  # importing it tunes malloc and threads, as in the suites
     import test_fused_attention as FA
     import test_masked_adamw as MA
     from autobert.graph import library
@@ -44,22 +44,12 @@ def _worker(sizes: list[int]) -> dict[str, float]:
         for n in sizes:
             for mode in ("fwd", "fwd+bwd"):
                 fn = FA._call(FA.fused_attention, library[name], n, mode)
-                out[f"fused_attention/{name}/N={n}/{mode}"] = _median_time(fn, _calls(n))
+                out[f"fused_attention/{name}/N={n}/{mode}"] = median_seconds(fn, _calls(n))
     problem = MA.make_problem()
     with torch.no_grad():
         for variant in ("fused_masked", "fused_full"):
-            out[f"masked_adamw/{variant}"] = _median_time(MA.VARIANTS[variant](problem), 10)
+            out[f"masked_adamw/{variant}"] = median_seconds(MA.VARIANTS[variant](problem), 10)
     return out
-
-
-def _median_time(fn, calls: int) -> float:
-    fn()  # warm-up: plans, allocator, thread pool
-    times = []
-    for _ in range(calls):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def _run_side(checkout: str, sizes: list[int]) -> dict[str, float]:

@@ -16,35 +16,24 @@ Run it on a quiet machine, like the suite (the same malloc and thread settings: 
 import argparse
 import json
 import os
-import statistics
 import time
 
 import torch
 
-from conftest import RESULTS, device_name, slug, write_readme_section  # this folder: the suites' settings
+from conftest import RESULTS, device_name, median_seconds, slug, write_readme_section  # this folder: the suites' settings
 
 SUITE = "fused_attention"
 MARK_START, MARK_END = "<!-- roofline:fused_attention -->", "<!-- /roofline:fused_attention -->"
 
 
-def _median_s(fn, rounds: int) -> float:
-    fn()
-    times = []
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
 def gemm_rates(shapes: list[list[int]], rounds: int) -> dict[str, float]:
     """FLOP/s of torch.mm 2048^3 and of torch.bmm at each suite shape (B, H, N, d)."""
     a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
-    rates = {"mm 2048x2048x2048": 2 * 2048**3 / _median_s(lambda: torch.mm(a, b), rounds)}
+    rates = {"mm 2048x2048x2048": 2 * 2048**3 / median_seconds(lambda: torch.mm(a, b), rounds)}
     for B, H, N, d in shapes:
         q, kt = torch.randn(B * H, N, d), torch.randn(B * H, d, N)
         rates[f"bmm ({B * H}, {N}, {d}) x ({B * H}, {d}, {N})"] = (
-            2 * B * H * N * N * d / _median_s(lambda: torch.bmm(q, kt), rounds))
+            2 * B * H * N * N * d / median_seconds(lambda: torch.bmm(q, kt), rounds))
     return rates
 
 
