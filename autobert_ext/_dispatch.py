@@ -55,22 +55,27 @@ def decoded(op: str, what: str, ints: Sequence[int], floats: Sequence[float], n_
     return p
 
 
+class InputError(ValueError, RuntimeError):
+    """A bad tensor argument: a ValueError to Python callers, the RuntimeError of a C++ TORCH_CHECK
+    to callers of the dispatcher ops (the same check fails the same way on every path)."""
+
+
 def check_floating(op: str, tensors: Sequence[tuple[str, torch.Tensor]], same_shape: bool = False) -> None:
     """All tensors floating, of one dtype and on one device, and with ``same_shape`` of one shape
-    (RuntimeError naming the first offender)."""
+    (InputError naming the first offender)."""
     name0, t0 = tensors[0]
     for name, t in tensors:
         if not isinstance(t, torch.Tensor):
             raise TypeError(f"{op}: {name} must be a Tensor, got {type(t).__name__}")
         if same_shape and t.shape != t0.shape:
-            raise RuntimeError(f"{op}: {name} has shape {tuple(t.shape)}, expected the same shape as {name0} "
+            raise InputError(f"{op}: {name} has shape {tuple(t.shape)}, expected the same shape as {name0} "
                                f"{tuple(t0.shape)}")
         if not t.is_floating_point():
-            raise RuntimeError(f"{op}: {name} must be a floating tensor, got {t.dtype}")
+            raise InputError(f"{op}: {name} must be a floating tensor, got {t.dtype}")
         if t.dtype != t0.dtype:
-            raise RuntimeError(f"{op}: {name} has dtype {t.dtype}, expected the dtype of {name0} ({t0.dtype})")
+            raise InputError(f"{op}: {name} has dtype {t.dtype}, expected the dtype of {name0} ({t0.dtype})")
         if t.device != t0.device:
-            raise RuntimeError(f"{op}: {name} is on {t.device}, expected the device of {name0} ({t0.device})")
+            raise InputError(f"{op}: {name} is on {t.device}, expected the device of {name0} ({t0.device})")
 
 
 def check_mask(op: str, mask: Optional[torch.Tensor], shape: tuple[int, int], like: torch.Tensor) -> None:
@@ -79,11 +84,11 @@ def check_mask(op: str, mask: Optional[torch.Tensor], shape: tuple[int, int], li
         return
     if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
         got = mask.dtype if isinstance(mask, torch.Tensor) else type(mask).__name__
-        raise RuntimeError(f"{op}: key_padding_mask must be a bool tensor (True = real token), got {got}")
+        raise InputError(f"{op}: key_padding_mask must be a bool tensor (True = real token), got {got}")
     if tuple(mask.shape) != tuple(shape):
-        raise RuntimeError(f"{op}: key_padding_mask must have shape (B, N) = {tuple(shape)}, got {tuple(mask.shape)}")
+        raise InputError(f"{op}: key_padding_mask must have shape (B, N) = {tuple(shape)}, got {tuple(mask.shape)}")
     if mask.device != like.device:
-        raise RuntimeError(f"{op}: key_padding_mask is on {mask.device}, expected {like.device}")
+        raise InputError(f"{op}: key_padding_mask is on {mask.device}, expected {like.device}")
 
 
 def fresh(results: Sequence[torch.Tensor], inputs: Sequence[Optional[torch.Tensor]]) -> list[torch.Tensor]:

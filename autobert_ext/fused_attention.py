@@ -21,14 +21,17 @@ import torch
 from torch.autograd.function import once_differentiable
 
 from autobert_ext import plan_executor as X
-from autobert_ext._dispatch import fresh
+from autobert_ext import _dispatch as D
 from autobert_ext.plan import Plan, plan_from_json
+
+_OP = "fused_attention"
+_DTYPES = (torch.float32, torch.float64, torch.bfloat16, torch.float16)
 
 
 def _forward_impl(plan: str, q, k, v, mask) -> list[torch.Tensor]:
     """[output, saved values..., saved step tensors...]: what the backward needs, all fresh tensors."""
     p = plan_from_json(plan)
-    return fresh(X.pack(p, *X.forward(p, q, k, v, mask)), (q, k, v))
+    return D.fresh(X.pack(p, *X.forward(p, q, k, v, mask)), (q, k, v))
 
 
 def _backward_impl(plan: str, grad, q, k, v, mask, results) -> list[torch.Tensor]:
@@ -36,7 +39,7 @@ def _backward_impl(plan: str, grad, q, k, v, mask, results) -> list[torch.Tensor
     p = plan_from_json(plan)
     vals, saved = X.unpack(p, q, k, v, results)
     grads = X.backward(p, grad.contiguous(), vals, saved, mask)
-    return fresh(grads, (grad, q, k, v, *results))
+    return D.fresh(grads, (grad, q, k, v, *results))
 
 
 @torch.library.custom_op("autobert::fused_attention", mutates_args=())
@@ -102,27 +105,12 @@ class _EagerFusedAttention(torch.autograd.Function):
 
 
 def _check(q, k, v, mask):
-    for name, t in (("q", q), ("k", k), ("v", v)):
-        if not isinstance(t, torch.Tensor) or t.dim() != 4:
-            raise ValueError(f"fused_attention: {name} must be a (B, H, N, d) tensor, got "
-                             f"{tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__}")
-        if t.dtype not in (torch.float32, torch.float64, torch.bfloat16, torch.float16):
-            raise ValueError(f"fused_attention: {name} must be float32/float64/bfloat16/float16, got {t.dtype}")
-    if not q.shape == k.shape == v.shape:
-        raise ValueError(f"fused_attention: q, k, v shapes differ: {tuple(q.shape)}, {tuple(k.shape)}, "
-                         f"{tuple(v.shape)} (expected one (B, H, N, d))")
-    if not q.dtype == k.dtype == v.dtype:
-        raise ValueError(f"fused_attention: q, k, v dtypes differ: {q.dtype}, {k.dtype}, {v.dtype}")
-    if not q.device == k.device == v.device:
-        raise ValueError(f"fused_attention: q, k, v devices differ: {q.device}, {k.device}, {v.device}")
-    if mask is not None:
-        B, N = q.shape[0], q.shape[2]
-        if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool or tuple(mask.shape) != (B, N):
-            got = f"{tuple(mask.shape)} {mask.dtype}" if isinstance(mask, torch.Tensor) else type(mask).__name__
-            raise ValueError(f"fused_attention: key_padding_mask must be a (B, N) = ({B}, {N}) bool tensor "
-                             f"(True = real token), got {got}")
-        if mask.device != q.device:
-            raise ValueError(f"fused_attention: key_padding_mask is on {mask.device}, q on {q.device}")
+    """q, k, v: one (B, H, N, d) shape, float dtype and device; mask None or (B, N) bool."""
+    D.check_floating(_OP, [("q", q), ("k", k), ("v", v)], same_shape=True)
+    if q.dim() != 4 or q.dtype not in _DTYPES:
+        raise D.InputError(f"{_OP}: q, k and v must be (B, H, N, d) float32/float64/bfloat16/float16 tensors, "
+                           f"got shape {tuple(q.shape)} {q.dtype}")
+    D.check_mask(_OP, mask, (q.shape[0], q.shape[2]), q)
 
 
 def resolve_plan(plan, d: int) -> str:
@@ -160,4 +148,4 @@ def fused_attention(plan, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
     # Inference (the output only, nothing kept for a backward), or a plan of single torch ops, which
     # torch autograd records as they run.
     vals, _saved = X.forward(p, q, k, v, key_padding_mask)
-    return fresh([vals[p.output]], (q, k, v))[0]
+    return D.fresh([vals[p.output]], (q, k, v))[0]

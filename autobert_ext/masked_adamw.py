@@ -23,18 +23,13 @@ from typing import Optional
 import torch
 from torch import Tensor
 
+from autobert_ext import _dispatch as D
 from autobert_ext import _loader, backends
 
 __all__ = ["MaskedAdamW", "fused_masked_adamw_", "masked_adamw_reference_"]
 
 _OP_NAME = "autobert::fused_masked_adamw_"
-
-
-def _backend(params: Sequence[Tensor]) -> str:
-    """The backend for this call (eager for an empty list: nothing to launch)."""
-    if not params:
-        return "eager"
-    return backends.choose("masked_adamw", params[0].device, params[0].dtype)
+_LISTS = ("params", "grads", "exp_avgs", "exp_avg_sqs")
 
 
 def _bias_terms(step: int, lr: float, beta1: float, beta2: float) -> tuple[float, float]:
@@ -68,26 +63,19 @@ def _reference_one(p: Tensor, g: Tensor, m: Tensor, v: Tensor, mask: Optional[Te
 def _check_lists(params, grads, exp_avgs, exp_avg_sqs, masks, steps) -> None:
     """Python mirror of the binding's checks, for the eager path (messages name the index)."""
     n = len(params)
-    for name, lst in (("grads", grads), ("exp_avgs", exp_avgs), ("exp_avg_sqs", exp_avg_sqs),
-                      ("masks", masks)):
+    for name, lst in (("grads", grads), ("exp_avgs", exp_avgs), ("exp_avg_sqs", exp_avg_sqs), ("masks", masks)):
         if len(lst) != n:
-            raise RuntimeError(f"fused_masked_adamw_: {name} has {len(lst)} tensors but params has {n}")
+            raise D.InputError(f"{_OP_NAME}: {name} has {len(lst)} tensors but params has {n}")
     if len(steps) not in (1, n):
-        raise RuntimeError(f"fused_masked_adamw_: steps has {len(steps)} entries; expected 1 or {n}")
-    for i, p in enumerate(params):
-        for name, t in (("grads", grads[i]), ("exp_avgs", exp_avgs[i]), ("exp_avg_sqs", exp_avg_sqs[i]),
-                        ("masks", masks[i])):
-            if t is None:
-                continue
-            if t.shape != p.shape:
-                raise RuntimeError(f"fused_masked_adamw_: {name}[{i}] has shape {tuple(t.shape)} "
-                                   f"but params[{i}] has shape {tuple(p.shape)}")
-            if t.device != p.device:
-                raise RuntimeError(f"fused_masked_adamw_: {name}[{i}] is on {t.device} but params[{i}] "
-                                   f"is on {p.device}")
-            want = torch.bool if name == "masks" else p.dtype
-            if t.dtype != want:
-                raise RuntimeError(f"fused_masked_adamw_: {name}[{i}] has dtype {t.dtype}; expected {want}")
+        raise D.InputError(f"{_OP_NAME}: steps has {len(steps)} entries; expected 1 or {n}")
+    for i, row in enumerate(zip(params, grads, exp_avgs, exp_avg_sqs)):
+        D.check_floating(_OP_NAME, [(f"{name}[{i}]", t) for name, t in zip(_LISTS, row)], same_shape=True)
+        mask, p = masks[i], params[i]
+        if mask is not None and mask.dtype != torch.bool:
+            raise D.InputError(f"{_OP_NAME}: masks[{i}] has dtype {mask.dtype}; expected torch.bool")
+        if mask is not None and (mask.shape != p.shape or mask.device != p.device):
+            raise D.InputError(f"{_OP_NAME}: masks[{i}] has shape {tuple(mask.shape)} on {mask.device}; "
+                               f"expected params[{i}]'s {tuple(p.shape)} on {p.device}")
 
 
 def masked_adamw_reference_(params: Sequence[Tensor], grads: Sequence[Tensor], exp_avgs: Sequence[Tensor],
@@ -99,7 +87,7 @@ def masked_adamw_reference_(params: Sequence[Tensor], grads: Sequence[Tensor], e
     for i, p in enumerate(params):
         step = steps[0] if len(steps) == 1 else steps[i]
         if step < 1:
-            raise RuntimeError(f"fused_masked_adamw_: steps[{i}] is {step}; it must be >= 1")
+            raise D.InputError(f"{_OP_NAME}: steps[{i}] is {step}; it must be >= 1")
         _reference_one(p, grads[i], exp_avgs[i], exp_avg_sqs[i], masks[i], step,
                        lr, beta1, beta2, eps, weight_decay)
 
@@ -110,7 +98,8 @@ def _fused_masked_adamw_op(params: list[Tensor], grads: list[Tensor], exp_avgs: 
                            lr: float, beta1: float, beta2: float, eps: float, weight_decay: float) -> None:
     """The kernel of the chosen backend (the dispatcher op runs its CPU or CUDA implementation by
     the tensors' device), or the reference."""
-    run = masked_adamw_reference_ if _backend(params) == "eager" else _loader.kernel("fused_masked_adamw_")
+    backend = backends.choose("masked_adamw", params[0].device, params[0].dtype) if params else "eager"
+    run = masked_adamw_reference_ if backend == "eager" else _loader.kernel("fused_masked_adamw_")
     run(params, grads, exp_avgs, exp_avg_sqs, masks, steps, lr, beta1, beta2, eps, weight_decay)
 
 

@@ -55,7 +55,7 @@ def _triton_module(q, score, score_bwd, norm):
     from autobert_ext.triton.attention_source import module_for
     dtype, precision = C.dtype_name(q.dtype), C.float32_precision()
     config = C.default_attention_config(C.next_pow2(q.shape[3], 16), dtype, precision)
-    return module_for(score, score_bwd, norm, dtype, config, autotune=C.AUTOTUNE_ATTENTION, precision=precision)
+    return module_for(score, score_bwd, norm, dtype, config, precision)
 
 
 def _triton_args(q, mask):

@@ -72,7 +72,7 @@ def _kernel_specs(graph_names, n_random: int, seed: int, head_dim: int, dtypes) 
                     if st.kind == "streaming":
                         cfg = default_attention_config(d_p, dtype, precision or "ieee")
                         make = (lambda st=st, cfg=cfg, dtype=dtype, precision=precision: attn.module_for(
-                            st.score, st.score_bwd, st.norm, dtype, cfg, False, precision or "ieee"))
+                            st.score, st.score_bwd, st.norm, dtype, cfg, precision or "ieee"))
                         base = dict(HAS_MASK=True, DQK_P=d_p, DV_P=d_p)
                         add(name, "attention", make, "attn_fwd", dict(base, BLOCK_M=cfg.block_m, BLOCK_N=cfg.block_n),
                             cfg.num_warps, cfg.num_stages, dtype, precision)

@@ -11,7 +11,7 @@ out_i = sum_j P_ij v_j with P = softmax_j(f(s_ij)) (norm="softmax") or P_ij = f(
 - ``attn_bwd_dq``: grid (query blocks, B*H). Loops over key blocks; dQ += dS K.
 
 Splitting dQ from dK/dV costs a second recomputation but needs no atomics, so results are
-deterministic and autotuning may rerun a kernel safely. Padded keys (mask False) and the tails
+deterministic. Padded keys (mask False) and the tails
 beyond N / M / d are masked: -inf before the softmax, 0 in P, 0 in dS. Head dims are padded to
 a power of two >= 16 (tl.dot's minimum tile side) and masked on load/store.
 """
@@ -24,7 +24,7 @@ from autobert_ext.program import Program, encode
 from autobert_ext.reference import EMPTY_ROW_LSE
 from autobert_ext.triton.cache import get_module
 from autobert_ext.triton.codegen import indent, program_lines
-from autobert_ext.triton.config import AUTOTUNE_BWD, AUTOTUNE_FWD, AttentionConfig
+from autobert_ext.triton.config import AttentionConfig
 
 _TILE = "[BLOCK_M, BLOCK_N]"
 
@@ -32,13 +32,9 @@ _HEAD = '''\
 import triton
 import triton.language as tl
 
-AUTOTUNED = {autotuned}
 FWD_META = {fwd_meta}
 BWD_META = {bwd_meta}
 '''
-
-_AUTOTUNE = '''
-@triton.autotune(configs=[{configs}], key=["M", "N", "DQK", "DV"])'''
 
 # Shared prologue: program ids -> batch/head bases (int64: B*H*N*d may pass 2**31).
 _IDS = '''\
@@ -193,15 +189,8 @@ def attn_bwd_dq({args}):
 '''
 
 
-def _autotune(configs) -> str:
-    # In every kernel BLOCK_M tiles queries and BLOCK_N keys, so one list shape fits all three.
-    items = ", ".join(f'triton.Config({{"BLOCK_M": {m}, "BLOCK_N": {n}}}, num_warps={w}, num_stages={s})'
-                      for m, n, w, s in configs)
-    return _AUTOTUNE.format(configs=items)
-
-
 def attention_source(score: Program, score_bwd: Optional[Program], norm: str, dtype: str,
-                     config: AttentionConfig, autotune: bool, precision: str = "ieee") -> str:
+                     config: AttentionConfig, precision: str = "ieee") -> str:
     """Module text with ``attn_fwd`` (+ ``attn_bwd_dkdv`` / ``attn_bwd_dq`` if ``score_bwd``).
 
     Args:
@@ -211,8 +200,7 @@ def attention_source(score: Program, score_bwd: Optional[Program], norm: str, dt
         dtype: storage dtype name of q/k/v ("float32", "float16", "bfloat16").
         precision: tl.dot input precision of float32 kernels: "ieee" (exact products, matching an
             fp32 reference) or "tf32" (tensor cores); ignored for 16-bit dtypes.
-        config: tiles (ignored by the autotuned kernels, which carry their own lists).
-        autotune: wrap kernels in ``triton.autotune`` over ``config.AUTOTUNE_*``.
+        config: tiles (benchmarks/triton_compile.py checks them ahead of time).
     """
     if norm not in ("softmax", "none"):
         raise ValueError(f"norm must be 'softmax' or 'none', got {norm!r}")
@@ -220,11 +208,11 @@ def attention_source(score: Program, score_bwd: Optional[Program], norm: str, dt
     if precision not in ("ieee", "tf32"):
         raise ValueError(f"precision must be 'ieee' or 'tf32', got {precision!r}")
     prec = f', input_precision="{precision}"' if dtype == "float32" else ""
-    fwd_meta = {} if autotune else dict(BLOCK_M=config.block_m, BLOCK_N=config.block_n,
-                                        num_warps=config.num_warps, num_stages=config.num_stages)
-    bwd_meta = {} if autotune else dict(BLOCK_M=config.bwd_block_m, BLOCK_N=config.bwd_block_n,
-                                        num_warps=config.bwd_num_warps, num_stages=config.bwd_num_stages)
-    parts = [_HEAD.format(autotuned=autotune, fwd_meta=fwd_meta, bwd_meta=bwd_meta)]
+    fwd_meta = dict(BLOCK_M=config.block_m, BLOCK_N=config.block_n, num_warps=config.num_warps,
+                    num_stages=config.num_stages)
+    bwd_meta = dict(BLOCK_M=config.bwd_block_m, BLOCK_N=config.bwd_block_n, num_warps=config.bwd_num_warps,
+                    num_stages=config.bwd_num_stages)
+    parts = [_HEAD.format(fwd_meta=fwd_meta, bwd_meta=bwd_meta)]
 
     f_lines, (f_out,) = program_lines(score, ["s"], "f_", _TILE)
     ind8, ind4 = " " * 8, " " * 4
@@ -234,7 +222,7 @@ def attention_source(score: Program, score_bwd: Optional[Program], norm: str, dt
         score=indent(f_lines, 8), t=f_out,
         update=(_FWD_SOFTMAX if softmax else _FWD_NONE).format(prec=prec),
         epilogue=_EPI_SOFTMAX.format(empty_lse=EMPTY_ROW_LSE) if softmax else _EPI_NONE)
-    parts.append((_autotune(AUTOTUNE_FWD) if autotune else "") + fwd)
+    parts.append(fwd)
     if score_bwd is None:
         return "\n".join(parts)
 
@@ -254,15 +242,14 @@ def attention_source(score: Program, score_bwd: Optional[Program], norm: str, dt
             args=_ARGS.format(extra=extra[name], extra_strides=grad_strides[name]), ids=_IDS,
             queries=_QUERIES_BWD.format(ind=ind_q), stats=_STATS_SOFTMAX.format(ind=ind_q) if softmax else "",
             keys=_KEYS.format(ind=ind_k), tile=tile, prec=prec)
-        parts.append((_autotune(AUTOTUNE_BWD) if autotune else "") + src)
+        parts.append(src)
     return "\n".join(parts)
 
 
 def module_for(score: Program, score_bwd: Optional[Program], norm: str, dtype: str,
-               config: AttentionConfig, autotune: bool, precision: str = "ieee"):
+               config: AttentionConfig, precision: str = "ieee"):
     """The generated module (``attn_fwd``; ``attn_bwd_dkdv`` / ``attn_bwd_dq`` when score_bwd is given)."""
     spec = {"score": encode(score), "score_bwd": encode(score_bwd) if score_bwd is not None else None,
-            "norm": norm, "dtype": dtype, "autotune": autotune, "precision": precision,
-            "config": None if autotune else dataclasses.asdict(config)}
+            "norm": norm, "dtype": dtype, "precision": precision, "config": dataclasses.asdict(config)}
     return get_module("attention", spec,
-                      lambda: attention_source(score, score_bwd, norm, dtype, config, autotune, precision))
+                      lambda: attention_source(score, score_bwd, norm, dtype, config, precision))

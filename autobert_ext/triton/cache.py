@@ -12,6 +12,7 @@ stale file.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import json
@@ -26,8 +27,6 @@ from typing import Callable
 _LOCK = threading.RLock()
 _MODULES: dict[str, ModuleType] = {}
 _STATS = {"generated": 0, "loaded": 0, "memory_hits": 0, "disk_hits": 0}
-_GENERATOR_DIGEST: str | None = None
-
 
 
 def cache_dir() -> Path:
@@ -36,17 +35,14 @@ def cache_dir() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "autobert" / "triton"
 
 
+@functools.cache
 def _generator_digest() -> str:
-    global _GENERATOR_DIGEST
-    if _GENERATOR_DIGEST is None:
-        h = hashlib.sha256()
-        here = Path(__file__).resolve().parent
-        # Every module of this package (a superset of the templates: simple and never stale).
-        for path in sorted(here.glob("*.py")):
-            h.update(path.name.encode())
-            h.update(path.read_bytes())
-        _GENERATOR_DIGEST = h.hexdigest()
-    return _GENERATOR_DIGEST
+    h = hashlib.sha256()
+    # Every module of this package (a superset of the templates: simple and never stale).
+    for path in sorted(Path(__file__).resolve().parent.glob("*.py")):
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
 
 
 def make_key(kind: str, spec: dict) -> str:
@@ -100,12 +96,10 @@ def get_module(kind: str, spec: dict, generate: Callable[[], str]) -> ModuleType
             return module
         path = cache_dir() / f"{kind}_{key}.py"
         header = f"# autobert generated: {kind} {key}\n"
-        reuse = False
-        if path.exists():
-            try:
-                reuse = path.read_text().startswith(header)
-            except OSError:
-                reuse = False
+        try:
+            reuse = path.read_text().startswith(header)
+        except OSError:  # absent or unreadable: generate it
+            reuse = False
         if reuse:
             _STATS["disk_hits"] += 1
         else:

@@ -1,4 +1,4 @@
-"""Tile configurations of the generated kernels: fixed defaults, and the autotune search lists.
+"""Tile configurations of the generated kernels: fixed per dtype and architecture.
 
 A config is part of the cache key (it is written into the generated module), so one kernel
 specification with two configs gives two modules. Defaults favour a recent NVIDIA GPU (A100 /
@@ -112,14 +112,6 @@ def default_row_config() -> RowConfig:
     if interpreting():
         return RowConfig(block=1024, max_row_block=1024, num_warps=1)
     return RowConfig()
-
-
-# Opt-in, for a final architecture on a GPU: the attention launchers search their tiles with
-# triton.autotune on the first call per shape instead of using default_attention_config.
-AUTOTUNE_ATTENTION = False
-# Autotune search lists: (BLOCK_M, BLOCK_N, warps, stages).
-AUTOTUNE_FWD = ((128, 64, 4, 3), (128, 128, 8, 2), (64, 64, 4, 3), (128, 32, 4, 4), (64, 32, 2, 4))
-AUTOTUNE_BWD = ((64, 64, 4, 2), (32, 64, 4, 2), (64, 32, 4, 2), (128, 64, 8, 2), (32, 32, 2, 3))
 
 
 DTYPE_NAMES = {"torch.float32": "float32", "torch.float16": "float16", "torch.bfloat16": "bfloat16"}

@@ -72,11 +72,11 @@ def test_float32_dots_follow_torch_tf32_setting():
         torch.set_float32_matmul_precision(prev)
         matmul.allow_tf32 = prev_tf32
     cfg = default_attention_config(64)
-    assert 'input_precision="tf32"' in attention_source(SCORE, SCORE_BWD, "softmax", "float32", cfg, False, "tf32")
-    assert 'input_precision="ieee"' in attention_source(SCORE, SCORE_BWD, "softmax", "float32", cfg, False, "ieee")
-    assert "input_precision" not in attention_source(SCORE, SCORE_BWD, "softmax", "bfloat16", cfg, False, "tf32")
+    assert 'input_precision="tf32"' in attention_source(SCORE, SCORE_BWD, "softmax", "float32", cfg, "tf32")
+    assert 'input_precision="ieee"' in attention_source(SCORE, SCORE_BWD, "softmax", "float32", cfg, "ieee")
+    assert "input_precision" not in attention_source(SCORE, SCORE_BWD, "softmax", "bfloat16", cfg, "tf32")
     with pytest.raises(ValueError, match="precision"):
-        attention_source(SCORE, None, "softmax", "float32", cfg, False, "fp8")
+        attention_source(SCORE, None, "softmax", "float32", cfg, "fp8")
 
 
 def test_tiles_differ_by_dtype_and_precision(monkeypatch):

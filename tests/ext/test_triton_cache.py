@@ -15,8 +15,6 @@ from autobert_ext.elementwise import run  # noqa: E402
 from autobert_ext import streaming_attention  # noqa: E402
 from autobert_ext.program import Program  # noqa: E402
 from autobert_ext.triton import AttentionConfig, cache_info, clear_cache  # noqa: E402
-from autobert_ext.triton.attention_source import attention_source  # noqa: E402
-from autobert_ext.triton.cache import get_module  # noqa: E402
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 COUNTERS = ("generated", "loaded", "memory_hits", "disk_hits")
@@ -101,26 +99,6 @@ def test_clear_cache_disk_removes_files(tmp_path):
     assert list(tmp_path.glob("elementwise_*.py"))
     clear_cache(disk=True)
     assert not list(tmp_path.glob("elementwise_*.py"))
-
-
-def test_autotune_source_is_generated_and_importable():
-    f, fb = _scale(0.3)
-    src = attention_source(f, fb, "softmax", "float16", AttentionConfig(), autotune=True)
-    assert src.count("@triton.autotune(") == 3
-    mod = get_module("attention", {"test": "autotune"}, lambda: src)
-    assert mod.AUTOTUNED and mod.FWD_META == {} and mod.BWD_META == {}
-    assert all(hasattr(mod, k) for k in ("attn_fwd", "attn_bwd_dkdv", "attn_bwd_dq"))
-
-
-@pytest.mark.gpu
-def test_autotune_runs_on_gpu(monkeypatch):
-    f, fb = _scale(0.125)
-    q, k, v = (torch.randn(2, 2, 300, 64, device="cuda", requires_grad=True) for _ in range(3))
-    ref = streaming_attention(q, k, v, f, fb)
-    monkeypatch.setattr(triton_config, "AUTOTUNE_ATTENTION", True)
-    out = streaming_attention(q, k, v, f, fb)
-    torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-4)
-    out.sum().backward()
 
 
 def test_cpu_tensors_without_interpreter_raise(monkeypatch):

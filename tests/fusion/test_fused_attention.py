@@ -164,15 +164,21 @@ def test_bad_input():
     q = torch.randn(2, 2, 5, 4)
     with pytest.raises(ValueError, match=r"q must be a \(B, H, N, d\) tensor"):
         fused_attention(g, q[0], q, q)
-    with pytest.raises(ValueError, match="shapes differ"):
+    with pytest.raises(ValueError, match=r"must be \(B, H, N, d\) float32/float64/bfloat16/float16"):
+        autobert_ext.fused_attention(plan(g, 4), q[0], q[0], q[0])
+    with pytest.raises(ValueError, match=r"k has shape \(2, 5, 4\), expected the same shape as q"):
+        autobert_ext.fused_attention(plan(g, 4), q, q[0], q)
+    with pytest.raises(ValueError, match="k has shape"):
         fused_attention(g, q, q[:, :1], q)
-    with pytest.raises(ValueError, match="shapes differ"):
+    with pytest.raises(ValueError, match="v has shape"):
         fused_attention(g, q, q, q[..., :3])
-    with pytest.raises(ValueError, match="dtypes differ"):
+    with pytest.raises(ValueError, match="k has dtype torch.float64, expected the dtype of q"):
         fused_attention(g, q, q.double(), q)
-    with pytest.raises(ValueError, match="float32/float64"):
+    with pytest.raises(ValueError, match="q must be a floating tensor"):
         fused_attention(g, q.int(), q.int(), q.int())
-    with pytest.raises(ValueError, match="key_padding_mask must be a \\(B, N\\) = \\(2, 5\\) bool"):
+    with pytest.raises(ValueError, match="float32/float64"):
+        fused_attention(g, q.half().to(torch.float8_e4m3fn), q.to(torch.float8_e4m3fn), q.to(torch.float8_e4m3fn))
+    with pytest.raises(ValueError, match=r"key_padding_mask must have shape \(B, N\) = \(2, 5\)"):
         fused_attention(g, q, q, q, torch.ones(2, 4, dtype=torch.bool))
     with pytest.raises(ValueError, match="bool"):
         fused_attention(g, q, q, q, torch.ones(2, 5))
