@@ -10,11 +10,14 @@ fused variant of every fused_attention case (each library graph x N x fwd / fwd+
 baselines do not run project kernels) and the fused variants of the masked_adamw suite. The case
 definitions are this folder's suite modules, imported by both sides. Per case and round the
 median of a few calls is kept; the result is the median of the per-round ratios before / after
-(> 1: the after checkout is faster) with p20/p80. A case "holds" when its median ratio is >= 0.95.
+(> 1: the after checkout is faster) with p20/p80 and a distribution-free 95% interval of that median
+(order statistics). A case "holds" when its median ratio is >= 0.95; it is "slower" when even the
+interval's upper end is below 0.95 (slower by more than 5% beyond the timing noise).
 Results go to benchmarks/results/before_after-<device>.json unless --out says otherwise.
 """
 import argparse
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -23,6 +26,17 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 HOLDS = 0.95  # "within 5% of the old speed or better"
+
+
+def median_ci(xs: list[float], level: float = 0.95) -> tuple[float, float]:
+    """[x_(k), x_(n-k+1)] of the sorted values for the largest k with 2 P(Binomial(n, 1/2) < k) <= 1 - level:
+    an interval holding the median with probability >= level, whatever the distribution."""
+    xs, n = sorted(xs), len(xs)
+    k, tail = 0, 0.0
+    while k < n // 2 and 2 * (tail + math.comb(n, k) / 2 ** n) <= 1 - level:
+        tail += math.comb(n, k) / 2 ** n
+        k += 1
+    return (xs[k - 1], xs[n - k]) if k else (xs[0], xs[-1])
 
 
 def _calls(n: int) -> int:
@@ -80,9 +94,10 @@ def paired(before: str, after: str, sizes: list[int], rounds: int) -> list[dict]
         a = [t[case] for t in times["after"]]
         ratios = sorted(x / y for x, y in zip(b, a))
         q = statistics.quantiles(ratios, n=5, method="inclusive") if len(ratios) > 1 else [ratios[0]] * 4
+        lo, hi = median_ci(ratios)
         cases.append({"case": case, "before_median_s": statistics.median(b), "after_median_s": statistics.median(a),
                       "ratio_median": statistics.median(ratios), "ratio_p20": q[0], "ratio_p80": q[3],
-                      "holds": statistics.median(ratios) >= HOLDS})
+                      "ratio_ci95": [lo, hi], "holds": statistics.median(ratios) >= HOLDS, "slower": hi < HOLDS})
     return cases
 
 
@@ -115,15 +130,18 @@ def main(argv=None) -> None:
            "after": {"path": os.path.abspath(args.after), "commit": _git_head(args.after)},
            "criterion": f"median per-round ratio before/after >= {HOLDS}",
            "cases_holding": sum(c["holds"] for c in cases), "cases": len(cases),
+           "cases_slower": sum(c["slower"] for c in cases),
            "worst_ratio": min(ratios), "median_ratio": statistics.median(ratios),
            "loadavg_1m": round(os.getloadavg()[0], 2), "wall_s": round(time.time() - t0, 1), "results": cases}
     out = args.out or os.path.join(RESULTS, f"before_after-{slug(device_name())}.json")
     with open(out, "w") as f:
         json.dump(doc, f, indent=1)
     for c in cases:
-        print(f"{c['case']:<55} {c['ratio_median']:.3f} [{c['ratio_p20']:.3f}, {c['ratio_p80']:.3f}]"
-              f"{'' if c['holds'] else '  < ' + str(HOLDS)}")
-    print(f"{doc['cases_holding']}/{doc['cases']} cases hold; worst {doc['worst_ratio']:.3f}; wrote {out}")
+        lo, hi = c["ratio_ci95"]
+        print(f"{c['case']:<55} {c['ratio_median']:.3f} [{c['ratio_p20']:.3f}, {c['ratio_p80']:.3f}] "
+              f"ci95 [{lo:.3f}, {hi:.3f}]{'' if c['holds'] else '  < ' + str(HOLDS)}{'  SLOWER' if c['slower'] else ''}")
+    print(f"{doc['cases_holding']}/{doc['cases']} cases hold; {doc['cases_slower']} slower beyond the noise; "
+          f"worst {doc['worst_ratio']:.3f}; wrote {out}")
 
 
 if __name__ == "__main__":
