@@ -50,3 +50,36 @@ def test_latency_constraint_fails_the_candidate(evaluator):
     finally:
         evaluator.constraints = Constraints()
     assert outcome.status == "failed" and outcome.reason.startswith("constraint: latency")
+
+
+@pytest.mark.parametrize("inherit", [0.0, 0.5])
+def test_children_start_between_the_supernet_and_a_fresh_init(evaluator, inherit):
+    from dataclasses import replace
+
+    from autobert.model.heads import ForMaskedLM
+    arch = evaluator.base.replace(layers=(AttentionLayer(library["standard"]), ConvLayer(3)))
+    full = dict(evaluator.supernet.extract(arch).named_parameters())
+    with torch.random.fork_rng():
+        torch.manual_seed(evaluator.seed)
+        init = dict(ForMaskedLM(arch).named_parameters())
+    cfg = evaluator.cfg
+    evaluator.cfg = replace(cfg, inherit=inherit)
+    try:
+        child = evaluator.supernet.extract(arch)
+        evaluator.shrink_toward_init(child, arch)
+        loss, _ = evaluator(arch)
+        evaluator.cfg = replace(cfg, inherit=1.0)
+        inherited_loss, _ = evaluator(arch)
+    finally:
+        evaluator.cfg = cfg
+    for name, w in child.named_parameters():
+        torch.testing.assert_close(w, inherit * full[name] + (1 - inherit) * init[name], rtol=1e-6, atol=1e-6)
+    assert any(not torch.equal(full[n], init[n]) for n in full)  # the two ends differ
+    assert loss != inherited_loss  # the fitness sees where the child started
+
+
+def test_inherit_is_validated():
+    from autobert.search.config import BIWSConfig
+    for bad in (-0.1, 1.5, "half", True):
+        with pytest.raises(ValueError, match="BIWSConfig.inherit"):
+            BIWSConfig(inherit=bad)

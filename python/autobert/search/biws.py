@@ -26,6 +26,7 @@ import torch
 
 from autobert.model.atomic import atomic_write
 from autobert.model.config import ArchConfig
+from autobert.model.heads import ForMaskedLM
 from autobert.model.space import SearchSpace
 from autobert.search.config import BIWSConfig
 from autobert.search.constraints import Constraints
@@ -243,6 +244,20 @@ class BIWSEvaluator:
         fitness differences then come from the architecture, not from the luck of the data order."""
         return self.seed
 
+    def shrink_toward_init(self, child: ForMaskedLM, arch: ArchConfig) -> None:
+        """child's weights <- inherit * inherited + (1 - inherit) * a fresh init of ``arch``, in place.
+
+        The init is seeded by the run seed alone (the same for every candidate). A child that
+        inherits everything hides how a layer trains from random weights, which is how a final
+        model trains: the proxy then favours layers that only work with trained weights."""
+        with torch.random.fork_rng():
+            torch.manual_seed(self.seed)
+            fresh = ForMaskedLM(arch)
+        init = dict(fresh.named_parameters())
+        with torch.no_grad():
+            for name, w in child.named_parameters():
+                w.lerp_(init[name].to(w.device), 1.0 - self.cfg.inherit)
+
     def train_child(self, model: torch.nn.Module, steps: int, seed: int,
                     optimizer: Optional[torch.optim.Optimizer] = None) -> list[float]:
         """``steps`` MLM steps of ``model`` (AdamW at child_lr unless ``optimizer``), batches/masks/dropout
@@ -263,6 +278,8 @@ class BIWSEvaluator:
     def __call__(self, arch: ArchConfig) -> tuple[float, dict]:
         start = time.perf_counter()
         child = self.supernet.extract(arch)
+        if self.cfg.inherit < 1:
+            self.shrink_toward_init(child, arch)
         reason = self.constraints.latency_violation(child, seed=self.seed)
         if reason is not None:
             raise CandidateFailed(reason)

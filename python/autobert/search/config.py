@@ -119,6 +119,9 @@ class BIWSConfig:
     supernet_lr: float = 1e-3
     child_steps: int = 20              # MLM steps a candidate trains after inheriting weights
     child_lr: float = 1e-3
+    # A child starts at inherit x its supernet weights + (1 - inherit) x a fresh seeded init (shrink
+    # and perturb): below 1 the proxy also sees how well the layers train from random weights.
+    inherit: float = 1.0
     threads: int = 0                   # torch threads per evaluator (0: leave torch's default)
     # Optional quick GLUE proxy: after its MLM steps each candidate is fine-tuned on a seeded
     # subsample of a GLUE task's train split and scored on a fixed dev subsample.
@@ -154,6 +157,9 @@ class BIWSConfig:
             raise ValueError(f"BIWSConfig.single_change_prob must be in [0, 1], got {self.single_change_prob!r}")
         _num("BIWSConfig", "supernet_lr", self.supernet_lr, 0, strict=True)
         _num("BIWSConfig", "child_lr", self.child_lr, 0, strict=True)
+        _num("BIWSConfig", "inherit", self.inherit, 0)
+        if self.inherit > 1:
+            raise ValueError(f"BIWSConfig.inherit must be in [0, 1], got {self.inherit!r}")
 
 
 _NESTED = {"model": ModelSizes, "evolution": EvolutionConfig, "biws": BIWSConfig, "constraints": Constraints}
@@ -284,11 +290,14 @@ PRESETS: dict[str, dict] = {
     # trains 100 steps from the inherited weights: with 30% conv draws and 20 child steps the proxy
     # ranked 10 conv-containing architectures against their stand-alone losses (2000 steps) at Kendall
     # tau 0.18; with these settings at 0.76 (docs/search.md). A candidate then takes ~3 s.
+    # A child starts halfway between its inherited weights and a fresh init (inherit 0.5): fully
+    # inherited, the proxy ranked attention layers above 4 x conv k=3, the best backbone trained
+    # stand-alone; halfway, it ranked that one first on one supernet of two (docs/search.md).
     # Kernels 3, 5, 7 on 64-token blocks: stand-alone, wider kernels train slower (4 x k: 5.67, 5.70,
     # 5.77, 5.82 for k = 3, 5, 9, 15), which a child that inherits trained taps cannot show (the
     # proxy ranked a k = 15 layer among its best).
     "tiny": {"budget": 60, "evolution": {"conv_prob": 0.5, "kernel_sizes": [3, 5, 7]},
-             "biws": {"threads": 1, "warmup_steps": 2000, "child_steps": 100, "eval_blocks": 512}},
+             "biws": {"threads": 1, "warmup_steps": 2000, "child_steps": 100, "eval_blocks": 512, "inherit": 0.5}},
     # The out-of-the-box demo (README's install command; the embedded WikiText-2 text and BERT
     # vocabulary when no data is given): the tiny sizes with a short warm-up, short child training
     # and 10 candidates on the first 60k tokens; under 3 minutes on 2 CPU cores (docs/reliability.md).
