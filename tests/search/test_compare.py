@@ -8,7 +8,9 @@ from conftest import TINY_MLM
 from autobert.cli import main
 from autobert.search import SearchConfig, run_search
 from autobert.search.compare import PARAM_TOLERANCE, run_compare
-from autobert.search.finalists import FinalistConfig, selection_data
+from autobert.graph import library
+from autobert.model.config import ArchConfig, AttentionLayer, ConvLayer
+from autobert.search.finalists import FinalistConfig, layer_layout, selection_data, top_k
 from autobert.search.standalone import MLMBlocks, StandaloneConfig
 from autobert.search.stats import mean_ci, paired_ci
 
@@ -54,7 +56,7 @@ def test_compare_end_to_end(two_runs, tiny_corpus, tmp_path, capsys):
         assert [row["rank"] for row in table] == [0, 1]
         chosen = [row for row in table if row.get("selected")]
         assert len(chosen) == 1 and chosen[0]["loss"] == min(row["loss"] for row in table), name
-    assert summary["setup"]["finalists"] == {"k": 2, "steps": 5, "seed": 0}
+    assert summary["setup"]["finalists"] == {"k": 2, "steps": 5, "seed": 0, "per_layout": True}
 
 
 def test_compare_reuses_finished_trainings(two_runs, tiny_corpus, tmp_path, monkeypatch):
@@ -100,3 +102,30 @@ def test_confidence_intervals():
     d = paired_ci([1.0, 1.1, 0.9], [2.0, 2.05, 1.95])  # consistently lower
     assert d["mean"] == pytest.approx(-1.0) and d["excludes_zero"]
     assert not paired_ci([1.0, 2.0], [1.5, 1.5])["excludes_zero"]
+
+
+def _store_with(path, fitnesses_and_layers):
+    """A search database whose done candidates have the given (fitness, layers)."""
+    from autobert.search import SearchStore
+    with SearchStore(path) as store:
+        for i, (fitness, layers) in enumerate(fitnesses_and_layers):
+            arch = ArchConfig(hidden=8, heads=2, ffn=16, vocab_size=30, max_positions=16, layers=layers)
+            store.add(i, arch.fingerprint(), arch.to_json(), params=1, flops=1)
+            store.finish(i, "done", fitness=fitness)
+    return path
+
+
+def test_finalists_are_the_best_of_each_layout(tmp_path):
+    bert, other = AttentionLayer(library["standard"]), AttentionLayer(library["abz_log_key_qkv"])
+    db = _store_with(tmp_path / "s.sqlite", [
+        (1.0, (bert, ConvLayer(3))), (1.1, (other, ConvLayer(3))), (1.2, (bert, ConvLayer(5))),
+        (1.3, (ConvLayer(3), ConvLayer(3))), (1.4, (ConvLayer(3), ConvLayer(5)))])
+    assert [c["id"] for c in top_k(db, 3)] == [0, 1, 2]                   # the plain top 3
+    assert [c["id"] for c in top_k(db, 3, per_layout=True)] == [0, 2, 3]  # id 1 repeats id 0's layout
+    assert layer_layout(top_k(db, 1, per_layout=True)[0]["arch"]) == ("attention", "conv k=3")
+    # fewer layouts than k: topped up with the next best by proxy, best first
+    few = _store_with(tmp_path / "few.sqlite", [(2.0, (bert, bert)), (1.0, (other, bert)), (3.0, (ConvLayer(3),) * 2)])
+    assert [c["id"] for c in top_k(few, 3, per_layout=True)] == [1, 0, 2]
+    assert [c["id"] for c in top_k(few, 2, per_layout=True)] == [1, 2]
+    with pytest.raises(ValueError, match="per_layout"):
+        FinalistConfig(per_layout="yes")
