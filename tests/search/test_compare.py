@@ -53,10 +53,12 @@ def test_compare_end_to_end(two_runs, tiny_corpus, tmp_path, capsys):
     selection = summary["setup"]["final_selection"]
     assert set(selection) == {"searched/s0", "searched/s1", "random/s0", "random/s1"}
     for name, table in selection.items():
-        assert [row["rank"] for row in table] == [0, 1]
+        # the 2 best layouts, plus the best of each attention-layer count beyond them
+        assert len(table) >= 2 and [row["rank"] for row in table] == list(range(len(table)))
         chosen = [row for row in table if row.get("selected")]
         assert len(chosen) == 1 and chosen[0]["loss"] == min(row["loss"] for row in table), name
-    assert summary["setup"]["finalists"] == {"k": 2, "steps": 5, "seed": 0, "per_layout": True}
+    assert summary["setup"]["finalists"] == {"k": 2, "steps": 5, "seed": 0, "per_layout": True,
+                                             "per_attention_count": True}
 
 
 def test_compare_reuses_finished_trainings(two_runs, tiny_corpus, tmp_path, monkeypatch):
@@ -129,3 +131,17 @@ def test_finalists_are_the_best_of_each_layout(tmp_path):
     assert [c["id"] for c in top_k(few, 2, per_layout=True)] == [1, 2]
     with pytest.raises(ValueError, match="per_layout"):
         FinalistConfig(per_layout="yes")
+
+
+def test_finalists_hold_the_best_of_each_attention_count(tmp_path):
+    att = AttentionLayer(library["standard"])
+    db = _store_with(tmp_path / "s.sqlite", [
+        (1.0, (att, ConvLayer(3))), (1.1, (att, ConvLayer(5))), (1.2, (ConvLayer(5), att)),
+        (1.3, (att, att)), (1.4, (ConvLayer(3), ConvLayer(3))), (1.5, (ConvLayer(5), ConvLayer(5)))])
+    picks = top_k(db, 2, per_layout=True, per_attention_count=True)
+    # the 2 best layouts (ids 0, 1), then the best with 2 attention layers and with none; best first
+    assert [c["id"] for c in picks] == [0, 1, 3, 4]
+    assert [c["id"] for c in top_k(db, 2, per_attention_count=True)] == [0, 1, 3, 4]
+    assert [c["id"] for c in top_k(db, 3, per_layout=True, per_attention_count=True)] == [0, 1, 2, 3, 4]
+    with pytest.raises(ValueError, match="per_attention_count"):
+        FinalistConfig(per_attention_count=1)

@@ -80,8 +80,9 @@ def add_commands(sub) -> None:
     c.add_argument("--finalists", type=int, metavar="K",
                    help="re-rank each run's best K by proxy with a short training from scratch (default 3; 1: off)")
     c.add_argument("--finalist-steps", type=int, metavar="S", help="steps of that training (default 500)")
-    c.add_argument("--finalists-any-layout", action="store_true",
-                   help="re-rank the plain top K (default: the best of each of the K best layer layouts)")
+    c.add_argument("--plain-finalists", action="store_true",
+                   help="re-rank the plain top K (default: the best of each of the K best layer layouts, "
+                        "plus the best of each number of attention layers)")
     c.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     c.add_argument("--no-progress", action="store_true")
     c.set_defaults(func=_compare)
@@ -256,7 +257,8 @@ def _compare(args) -> int:
     progress = _Progress(args.no_progress)
     try:
         config = StandaloneConfig(**{k: v for k, v in fields.items() if v is not None})
-        picks = {"k": args.finalists, "steps": args.finalist_steps, "per_layout": not args.finalists_any_layout}
+        picks = {"k": args.finalists, "steps": args.finalist_steps, "per_layout": not args.plain_finalists,
+                 "per_attention_count": not args.plain_finalists}
         finalists = FinalistConfig(**{k: v for k, v in picks.items() if v is not None})
         summary = run_compare(args.runs, args.corpus, args.vocab, args.out, seeds=args.seeds, config=config,
                               eval_corpus=args.eval_corpus, random_search=not args.no_random, finalists=finalists,

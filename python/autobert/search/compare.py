@@ -161,7 +161,7 @@ def final_selection(runs: Sequence[SearchRun], out_dir: Path, data: MLMBlocks, b
         for group, db in sources:
             name = f"{group}/{run.name}"
             sized = lambda a, n=name: sized_like_bert(a.layers, bert, n)  # noqa: E731
-            arch, tables[name] = select_finalist(name, top_k(db, config.k, config.per_layout), sized, sel_data, base, config,
+            arch, tables[name] = select_finalist(name, top_k(db, config.k, config.per_layout, config.per_attention_count), sized, sel_data, base, config,
                                                  out_dir / "finalists", progress)
             if group == "searched":
                 picked.append(dataclasses.replace(run, best=arch))
