@@ -71,7 +71,7 @@ def layer_layout(arch: ArchConfig) -> tuple[str, ...]:
 
 
 def attention_layers(arch: ArchConfig) -> int:
-    """How many of ``arch``'s layers are attention graphs."""
+    """How many of ``arch``'s layers are attention graphs (FlexiBERT layers are not counted)."""
     return layer_layout(arch).count("attention")
 
 
