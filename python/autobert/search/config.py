@@ -16,6 +16,7 @@ from autobert.search.constraints import Constraints
 from autobert.search.device import check_device_name
 from autobert.search.evolution import STRATEGIES
 from autobert.search.priority import REWARD_NORMS
+from autobert.train.run_config import check_bool
 
 FITNESSES = ("mlm", "toy")
 EXECUTORS = ("local", "ray")
@@ -143,8 +144,7 @@ class BIWSConfig:
             _int("BIWSConfig", name, getattr(self, name), lo)
         _num("BIWSConfig", "glue_lr", self.glue_lr, 0, strict=True)
         _num("BIWSConfig", "glue_weight", self.glue_weight, 0)
-        if not isinstance(self.glue_only, bool):
-            raise ValueError(f"BIWSConfig.glue_only must be a bool, got {self.glue_only!r}")
+        check_bool("BIWSConfig", "glue_only", self.glue_only)
         if self.glue_task is not None:
             object.__setattr__(self, "glue_task", glue_task_name(self.glue_task))
             if not self.glue_dir:

@@ -30,7 +30,7 @@ from autobert.model.flexi_layer import FlexiLayer
 from autobert.search.standalone import MLMBlocks, StandaloneConfig, train_cached
 from autobert.search.store import SearchStore
 from autobert.train import split_blocks
-from autobert.train.run_config import JsonConfig, check_int
+from autobert.train.run_config import JsonConfig, check_bool, check_int
 
 SELECTION_SPLIT_SEED = 24681357   # which training blocks the selection holds out
 SELECTION_FRACTION = 0.05
@@ -52,9 +52,8 @@ class FinalistConfig(JsonConfig):
         check_int("FinalistConfig", "k", self.k, 1)
         check_int("FinalistConfig", "steps", self.steps, 1)
         check_int("FinalistConfig", "seed", self.seed, 0)
-        for name in ("per_layout", "per_attention_count"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"FinalistConfig.{name} must be true or false, got {getattr(self, name)!r}")
+        check_bool("FinalistConfig", "per_layout", self.per_layout)
+        check_bool("FinalistConfig", "per_attention_count", self.per_attention_count)
 
 
 def selection_data(data: MLMBlocks) -> MLMBlocks:

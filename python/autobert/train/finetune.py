@@ -30,7 +30,7 @@ from autobert.glue import (GlueFileNotFoundError, compute_metrics, get_config, l
 from autobert.model import ArchConfig, ForSequenceClassification, from_pretrained
 
 from .finetune_loop import predict, train_one
-from .run_config import JsonConfig, check_choice, check_float, check_int, write_text_atomic
+from .run_config import JsonConfig, check_bool, check_choice, check_float, check_int, write_text_atomic
 from .tokenizer import WordPieceTokenizer
 
 __all__ = ["FinetuneConfig", "finetune", "load_backbone", "MissingTrainSplit", "EVAL_CONFIGS", "summarize_runs",
@@ -93,8 +93,7 @@ class FinetuneConfig(JsonConfig):
             raise ValueError(f"FinetuneConfig.seeds must be distinct ints, at least one, got {self.seeds!r}")
         for s in self.seeds:
             check_int(o, "seeds[]", s, 0)
-        if not isinstance(self.predict_test, bool):
-            raise ValueError(f"FinetuneConfig.predict_test must be a bool, got {self.predict_test!r}")
+        check_bool(o, "predict_test", self.predict_test)
 
     @property
     def learning_rates(self) -> tuple:

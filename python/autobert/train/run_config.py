@@ -26,6 +26,11 @@ def check_int(owner: str, name: str, value: Any, minimum: int, *, optional: bool
         raise ValueError(f"{owner}.{name} must be an int >= {minimum}{extra}, got {value!r}")
 
 
+def check_bool(owner: str, name: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise ValueError(f"{owner}.{name} must be a bool (true or false), got {value!r}")
+
+
 def check_float(owner: str, name: str, value: Any, lo: float, hi: float, *, lo_open: bool = False,
                 hi_open: bool = False, optional: bool = False) -> None:
     if optional and value is None:
