@@ -96,8 +96,9 @@ def _firsts(cands: list[dict], key: Callable[[ArchConfig], object], n: int) -> l
     """Indices of the first candidate of each of the first ``n`` distinct ``key`` values."""
     firsts, seen = [], set()
     for i, cand in enumerate(cands):
-        if key(cand["arch"]) not in seen:
-            seen.add(key(cand["arch"]))
+        value = key(cand["arch"])
+        if value not in seen:
+            seen.add(value)
             firsts.append(i)
     return firsts[:n]
 
